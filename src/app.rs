@@ -1,0 +1,143 @@
+//! State shared by every reactor and worker: settings, metrics, logger, worker pool,
+//! limiters, connection counts and the shutdown flag.
+//!
+//! Guarantees: everything here is either immutable after start, atomic, or behind a short
+//! `parking_lot` lock held for a map lookup; no lock is held across I/O.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+use crate::auth::limiter::{AuthLimiter, RateLimiter};
+use crate::config::Settings;
+use crate::log::Logger;
+use crate::metrics::{Gauges, Metrics};
+use crate::workers::WorkerPool;
+
+/// The shared application state.
+#[derive(Debug)]
+pub struct App {
+    /// Validated settings.
+    pub settings: Settings,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Logger.
+    pub logger: Arc<Logger>,
+    /// Worker pool.
+    pub pool: WorkerPool,
+    /// Per-IP request limiter.
+    pub rate_limiter: Mutex<RateLimiter>,
+    /// Failed-auth limiter.
+    pub auth_limiter: Mutex<AuthLimiter>,
+    conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
+    conns_total: AtomicUsize,
+    shutting_down: AtomicBool,
+    /// Wall-clock start time.
+    pub started_at: SystemTime,
+    /// Monotonic start time.
+    pub started: Instant,
+    wakers: Mutex<Vec<Arc<mio::Waker>>>,
+}
+
+impl App {
+    /// Build the shared state.
+    #[must_use]
+    pub fn new(settings: Settings, metrics: Arc<Metrics>, logger: Arc<Logger>, pool: WorkerPool) -> Self {
+        let rl = settings.rate_limit;
+        let al = settings.auth_rate_limit;
+        Self {
+            rate_limiter: Mutex::new(RateLimiter::new(
+                rl.max_requests,
+                std::time::Duration::from_millis(rl.window_ms),
+                rl.max_tracked_ips,
+            )),
+            auth_limiter: Mutex::new(AuthLimiter::new(
+                al.max_attempts,
+                std::time::Duration::from_millis(al.window_ms),
+                std::time::Duration::from_millis(al.lockout_ms),
+                rl.max_tracked_ips,
+            )),
+            settings,
+            metrics,
+            logger,
+            pool,
+            conns_per_ip: Mutex::new(HashMap::new()),
+            conns_total: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            wakers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Try to admit a new connection from `ip` under both caps.
+    ///
+    /// # Errors
+    /// Which cap refused it.
+    pub fn open_connection(&self, ip: IpAddr) -> Result<(), crate::metrics::Reject> {
+        let mut per_ip = self.conns_per_ip.lock();
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n as usize >= self.settings.max_connections_per_ip {
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+            return Err(crate::metrics::Reject::PerIpConnections);
+        }
+        *n += 1;
+        self.conns_total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A connection from `ip` closed.
+    pub fn close_connection(&self, ip: IpAddr) {
+        let mut per_ip = self.conns_per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+        self.conns_total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Open connections across all reactors.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.conns_total.load(Ordering::Relaxed)
+    }
+
+    /// Register a reactor's waker so shutdown can reach it.
+    pub fn add_waker(&self, waker: Arc<mio::Waker>) {
+        self.wakers.lock().push(waker);
+    }
+
+    /// Begin graceful shutdown and wake every reactor.
+    pub fn begin_shutdown(&self) {
+        if !self.shutting_down.swap(true, Ordering::SeqCst) {
+            for w in self.wakers.lock().iter() {
+                let _ = w.wake();
+            }
+        }
+    }
+
+    /// Whether shutdown has begun.
+    #[must_use]
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Gauges for `/metrics`.
+    #[must_use]
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            worker_queue_depth: self.pool.depth(),
+            worker_queue_capacity: self.pool.capacity(),
+            workers_busy: self.pool.busy(),
+            log_queue_depth: self.logger.queue_depth(),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Authentication, scopes, client addresses and per-IP limits.
+//!
+//! Guarantees: a credential is taken from `Authorization: Bearer`, from the `talon_token`
+//! cookie, or from `?token=` only on the paths listed in `query_token_routes`. With no
+//! token configured, only loopback clients of a loopback bind (or anyone, when the operator
+//! set `allow_public_bind`) are let in. The client address is the socket peer unless the
+//! peer is a trusted proxy, in which case the forwarding headers are read right to left.
+
+pub mod cidr;
+pub mod limiter;
+pub mod scope;
+pub mod token;
+
+use std::net::IpAddr;
+
+use crate::protocol::http1::RequestHead;
+pub use cidr::Cidr;
+pub use scope::{Scope, ScopeSet};
+pub use token::{TokenStore, constant_time_eq, token_weakness};
+
+/// Name of the cookie that may carry the token (browser Control UI).
+pub const TOKEN_COOKIE: &str = "talon_token";
+
+/// The result of looking at a request's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Let in with these scopes; `identity` names the token (or `loopback` / `open`).
+    Granted {
+        /// Token id for logs.
+        identity: String,
+        /// What it may do.
+        scopes: ScopeSet,
+    },
+    /// No credential was presented and none is implied.
+    Missing,
+    /// A credential was presented and matches no token.
+    Invalid,
+}
+
+/// How requests are authenticated, fixed at start.
+#[derive(Debug, Clone, Default)]
+pub struct AuthPolicy {
+    /// Configured tokens.
+    pub tokens: TokenStore,
+    /// No tokens and a loopback bind: loopback clients get every scope.
+    pub open_loopback: bool,
+    /// No tokens and `allow_public_bind`: everyone gets every scope.
+    pub open_all: bool,
+    /// Paths where `?token=` is accepted.
+    pub query_token_routes: Vec<String>,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl AuthPolicy {
+    /// Decide who the request is. `client_ip` is the resolved client address.
+    #[must_use]
+    pub fn authenticate(&self, head: &RequestHead, client_ip: IpAddr) -> AuthOutcome {
+        if let Some(presented) = self.credential(head) {
+            if self.tokens.is_empty() && (self.open_all || (self.open_loopback && client_ip.is_loopback())) {
+                return AuthOutcome::Granted { identity: "open".into(), scopes: ScopeSet::ALL };
+            }
+            return match self.tokens.authenticate(&presented) {
+                Some(entry) => AuthOutcome::Granted { identity: entry.id.clone(), scopes: entry.scopes },
+                None => AuthOutcome::Invalid,
+            };
+        }
+        if self.tokens.is_empty() {
+            if self.open_all {
+                return AuthOutcome::Granted { identity: "open".into(), scopes: ScopeSet::ALL };
+            }
+            if self.open_loopback && client_ip.is_loopback() {
+                return AuthOutcome::Granted { identity: "loopback".into(), scopes: ScopeSet::ALL };
+            }
+        }
+        AuthOutcome::Missing
+    }
+
+    fn credential(&self, head: &RequestHead) -> Option<Vec<u8>> {
+        if let Some(value) = head.header("authorization") {
+            let value = trim(value);
+            if value.len() > 7 && value.get(..7).is_some_and(|s| s.eq_ignore_ascii_case(b"bearer ")) {
+                return Some(trim(value.get(7..).unwrap_or_default()).to_vec());
+            }
+            // Another scheme was presented: it is a credential, and it does not match.
+            return Some(value.to_vec());
+        }
+        if let Some(cookie) = head.header("cookie") {
+            for pair in cookie.split(|&b| b == b';') {
+                let pair = trim(pair);
+                if let Some(v) = pair.strip_prefix(TOKEN_COOKIE.as_bytes()).and_then(|r| r.strip_prefix(b"=")) {
+                    return Some(v.to_vec());
+                }
+            }
+        }
+        let path = head.path();
+        if self.query_token_routes.iter().any(|r| r == path)
+            && let Some(v) = head.query().and_then(|q| query_param(q, "token"))
+        {
+            return Some(v);
+        }
+        None
+    }
+
+    /// The client address: the peer, or what a trusted proxy says the client was.
+    #[must_use]
+    pub fn client_ip(&self, peer: IpAddr, head: &RequestHead) -> IpAddr {
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let mut hops: Vec<IpAddr> = Vec::new();
+        if let Some(fwd) = head.header_str("forwarded") {
+            for element in fwd.split(',') {
+                for pair in element.split(';') {
+                    let Some((k, v)) = pair.trim().split_once('=') else { continue };
+                    if k.trim().eq_ignore_ascii_case("for")
+                        && let Some(ip) = parse_forwarded_node(v.trim())
+                    {
+                        hops.push(ip);
+                    }
+                }
+            }
+        } else if let Some(xff) = head.header_str("x-forwarded-for") {
+            hops.extend(xff.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+        }
+        // Right to left: the first hop that is not one of our proxies is the client.
+        hops.iter().rev().copied().find(|ip| !self.is_trusted(*ip)).or_else(|| hops.first().copied()).unwrap_or(peer)
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// `for=` node of RFC 7239: `1.2.3.4`, `"[2001:db8::1]:80"`, `"1.2.3.4:80"`.
+fn parse_forwarded_node(v: &str) -> Option<IpAddr> {
+    let v = v.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The percent-decoded value of `name` in a query string.
+#[must_use]
+pub fn query_param(query: &str, name: &str) -> Option<Vec<u8>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v.as_bytes()))
+    })
+}
+
+/// Decode `%XX` escapes and `+` as space; a malformed escape is kept literally.
+#[must_use]
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        let hex = |o: usize| input.get(i + o).and_then(|c| (*c as char).to_digit(16));
+        match (b, hex(1), hex(2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! Table-driven tests of configuration loading and validation.
+
+use super::*;
+use std::collections::HashMap;
+
+fn run(json: &str, env: &[(&str, &str)]) -> Result<Settings, Vec<ConfigError>> {
+    let cfg = load::parse(json.as_bytes()).map_err(|e| vec![e])?;
+    let env: HashMap<String, String> = env.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+    let lookup = |k: &str| env.get(k).cloned();
+    let loaded =
+        Loaded { config: cfg, data_dir: "/tmp/talon-test".into(), config_path: "/tmp/x".into(), file_found: true };
+    validate(&loaded, &lookup)
+}
+
+const GOOD: &str = "k3Jd9aPq0xLm2ZrT7vNw4bYc8HfGs1Ue";
+
+#[test]
+fn defaults_are_valid() {
+    let s = run("{}", &[]).unwrap();
+    assert_eq!(s.bind.to_string(), "127.0.0.1:18789");
+    assert!(s.auth.open_loopback);
+    assert_eq!(s.limits.max_body_bytes, 1_048_576);
+}
+
+#[test]
+fn refusals_name_the_path() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{"gateway":{"nope":1}}"#, "gateway"),
+        (r#"{"gateway":{"limits":{"max_body_bytes":"x"}}}"#, "gateway.limits.max_body_bytes"),
+        (r#"{"gateway":{"host":"0.0.0.0"}}"#, "gateway.host"),
+        (r#"{"gateway":{"auth_token":"short"}}"#, "gateway.auth_token"),
+        (
+            r#"{"gateway":{"tokens":[{"id":"a","secret":"changeme-changeme-changeme-changeme","scopes":["rpc"]}]}}"#,
+            "gateway.tokens[0].secret",
+        ),
+        (
+            r#"{"gateway":{"tokens":[{"id":"a","secret":"k3Jd9aPq0xLm2ZrT7vNw4bYc8HfGs1Ue","scopes":["root"]}]}}"#,
+            "gateway.tokens[0].scopes",
+        ),
+        (r#"{"gateway":{"cors_origins":["*"]}}"#, "gateway.cors_origins[0]"),
+        (r#"{"gateway":{"trusted_proxies":["10.0.0.0/99"]}}"#, "gateway.trusted_proxies[0]"),
+        (r#"{"gateway":{"io_threads":"many"}}"#, "gateway.io_threads"),
+        (r#"{"logging":{"level":"loud"}}"#, "logging.level"),
+        (r#"{"gateway":{"auth_token":{"env":"TALON_TEST_MISSING"}}}"#, "gateway.auth_token"),
+    ];
+    for (json, path) in cases {
+        let errs = run(json, &[]).expect_err(json);
+        assert!(errs.iter().any(|e| e.path.starts_with(path)), "{json}: {errs:?}");
+        assert!(errs.iter().all(|e| !e.reason.is_empty()));
+    }
+}
+
+#[test]
+fn seed_aliases_are_accepted() {
+    let json = r#"{"gateway":{"rateLimit":{"windowMs":1000,"maxRequests":5},"httpBodyLimitBytes":2048,
+        "corsOrigins":["https://app.example.com"],"trustedProxies":["10.0.0.0/8"],
+        "webhook_hmac_secret":"s","token":"k3Jd9aPq0xLm2ZrT7vNw4bYc8HfGs1Ue"}}"#;
+    let cfg = load::parse(json.as_bytes()).unwrap();
+    let loaded = Loaded { config: cfg, data_dir: "/tmp".into(), config_path: "/tmp/x".into(), file_found: true };
+    let s = validate(&loaded, &|_| None).unwrap();
+    assert_eq!(s.rate_limit.max_requests, 5);
+    assert_eq!(s.limits.max_body_bytes, 2048);
+    assert_eq!(s.cors_origins, vec!["https://app.example.com"]);
+    assert!(s.config.ingest.webhook_hmac_secret.is_some());
+    assert!(!s.auth.tokens.is_empty());
+}
+
+#[test]
+fn public_bind_rules() {
+    assert!(run(r#"{"gateway":{"host":"0.0.0.0","allow_public_bind":true}}"#, &[]).unwrap().auth.open_all);
+    let s = run(&format!(r#"{{"gateway":{{"host":"0.0.0.0","auth_token":"{GOOD}"}}}}"#), &[]).unwrap();
+    assert!(!s.auth.open_all && !s.auth.open_loopback);
+    let s = run(r#"{"gateway":{"auth_token":{"env":"T"}}}"#, &[("T", GOOD)]).unwrap();
+    assert!(!s.auth.tokens.is_empty());
+}
+
+#[test]
+fn env_and_flags_override_file() {
+    let dir = std::env::temp_dir().join(format!("talon-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"gateway":{"port":1111}}"#).unwrap();
+    let env = |k: &str| match k {
+        "TALON_GATEWAY_PORT" => Some("2222".to_string()),
+        _ => None,
+    };
+    let o = Overrides { data_dir: Some(dir.clone()), ..Overrides::default() };
+    assert_eq!(load(&o, &env).unwrap().config.gateway.port, 2222);
+    let o = Overrides { data_dir: Some(dir.clone()), port: Some(3333), ..Overrides::default() };
+    assert_eq!(load(&o, &env).unwrap().config.gateway.port, 3333);
+    let bad = |k: &str| (k == "TALON_GATEWAY_PORT").then(|| "http".to_string());
+    let errs = load(&Overrides { data_dir: Some(dir.clone()), ..Overrides::default() }, &bad).unwrap_err();
+    assert_eq!(errs[0].path, "TALON_GATEWAY_PORT");
+    let missing = Overrides { config: Some(dir.join("absent.json")), ..Overrides::default() };
+    assert!(load(&missing, &|_| None).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,344 @@
+//! One client connection: its socket, buffers, deadlines and request state machine.
+//!
+//! Guarantees:
+//! - Requests on a connection are handled one at a time, so pipelined responses leave in
+//!   request order; while a request waits on the worker pool or the output passes
+//!   [`WRITE_HIGH_WATER`], no further input is read (TCP pushes back on the client).
+//! - Input held per connection is bounded: the head parser fails past `max_header_bytes`,
+//!   body bytes move into the body buffer, bounded by `max_body_bytes`.
+//! - A framing error gets one response with `Connection: close`; the write side is then
+//!   shut and input drained for a short lingering period so the client sees the response.
+//! - Every state has a deadline (header, body idle, keep-alive, write, linger) except
+//!   waiting on a worker, which is bounded by graceful shutdown.
+
+mod request;
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use crate::app::App;
+use crate::http::Admitted;
+use crate::log::LogBuffer;
+use crate::protocol::http1::{BodyDecoder, RequestHead};
+use crate::workers::ReplyTo;
+
+/// Output queued past this stops request processing until the client reads.
+pub const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// How long input is drained after a final response before the socket is closed.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// A write buffer bigger than this is released once empty, so idle connections stay small.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
+
+/// Why a deadline fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The head did not complete in time.
+    Header,
+    /// The body stalled.
+    BodyIdle,
+    /// An idle keep-alive connection.
+    KeepAlive,
+    /// Output made no progress.
+    Write,
+    /// The lingering close is over.
+    Linger,
+}
+
+/// Whether the reactor should keep the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Keep it.
+    Open,
+    /// Deregister and drop it.
+    Close,
+}
+
+/// A request between its head and its response.
+#[derive(Debug)]
+struct InFlight {
+    head: RequestHead,
+    admitted: Admitted,
+    decoder: BodyDecoder,
+    body: Vec<u8>,
+    started: Instant,
+    request_id: u64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for (the rest of) a request head.
+    Idle,
+    /// Reading a request body.
+    Body(Box<InFlight>),
+    /// The request is on the worker pool.
+    Waiting(Box<InFlight>),
+    /// The last response is being written; then the write side is shut.
+    Closing,
+    /// Write side shut; input is read and dropped until EOF or the linger deadline.
+    Lingering,
+}
+
+/// Per-iteration context lent by the reactor.
+pub struct Cx<'a> {
+    /// Shared state.
+    pub app: &'a Arc<App>,
+    /// Loop time of this iteration.
+    pub now: Instant,
+    /// Cached `Date` header value.
+    pub date: &'a [u8],
+    /// Reactor read buffer.
+    pub scratch: &'a mut [u8],
+    /// Reactor log buffer.
+    pub log: &'a mut LogBuffer,
+    /// Where worker completions for this reactor go.
+    pub reply: &'a ReplyTo,
+    /// Request id counter of this reactor.
+    pub request_seq: &'a mut u64,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub struct Connection {
+    socket: TcpStream,
+    peer: SocketAddr,
+    token: usize,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    phase: Phase,
+    readable: bool,
+    read_closed: bool,
+    served: u64,
+    head_started: Option<Instant>,
+    idle_since: Instant,
+    last_read: Instant,
+    last_write: Instant,
+    linger_until: Option<Instant>,
+    drain: bool,
+    /// Buffered input may hold a complete head: set when a newline or a size limit arrives,
+    /// so a client trickling a head byte by byte does not make us re-parse it per byte.
+    parse_pending: bool,
+    /// Earliest deadline this connection has in the reactor's timer heap.
+    pub scheduled: Option<Instant>,
+}
+
+impl Connection {
+    /// Wrap an accepted socket.
+    #[must_use]
+    pub fn new(socket: TcpStream, peer: SocketAddr, token: usize, now: Instant) -> Self {
+        Self {
+            socket,
+            peer,
+            token,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            phase: Phase::Idle,
+            readable: false,
+            read_closed: false,
+            served: 0,
+            head_started: None,
+            idle_since: now,
+            last_read: now,
+            last_write: now,
+            linger_until: None,
+            drain: false,
+            parse_pending: false,
+            scheduled: None,
+        }
+    }
+
+    /// The socket, for registration.
+    pub fn socket_mut(&mut self) -> &mut TcpStream {
+        &mut self.socket
+    }
+
+    /// The peer's IP.
+    #[must_use]
+    pub fn peer_ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+
+    /// Whether the connection is idle between requests with nothing buffered.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Idle) && self.rbuf.is_empty() && self.pending_output() == 0
+    }
+
+    fn pending_output(&self) -> usize {
+        self.wbuf.len().saturating_sub(self.wpos)
+    }
+
+    /// Graceful shutdown: finish the current request, then close instead of keeping alive.
+    pub fn drain(&mut self) {
+        self.drain = true;
+    }
+
+    /// The socket became readable and/or writable.
+    pub fn on_ready(&mut self, cx: &mut Cx<'_>, readable: bool, writable: bool) -> Status {
+        if readable {
+            self.readable = true;
+        }
+        if writable && self.flush(cx.now).is_err() {
+            return Status::Close;
+        }
+        self.pump(cx)
+    }
+
+    /// Read, process and write until nothing more can be done now.
+    fn pump(&mut self, cx: &mut Cx<'_>) -> Status {
+        loop {
+            let body_phase = matches!(self.phase, Phase::Body(_));
+            if self.can_process() && !self.rbuf.is_empty() && (self.parse_pending || body_phase) {
+                self.process_buffered(cx);
+            }
+            if self.flush(cx.now).is_err() {
+                return Status::Close;
+            }
+            if self.pending_output() == 0 {
+                match self.phase {
+                    Phase::Closing => self.start_lingering(cx.now),
+                    Phase::Lingering if self.read_closed => return Status::Close,
+                    _ => {}
+                }
+            }
+            if !self.readable || self.read_closed || !self.can_read() {
+                break;
+            }
+            // The read buffer is lent out of `cx` while `advance` borrows `cx` mutably.
+            let scratch = std::mem::take(&mut cx.scratch);
+            let result = self.socket.read(scratch);
+            match result {
+                Ok(0) => {
+                    self.read_closed = true;
+                    self.readable = false;
+                }
+                Ok(n) => {
+                    self.last_read = cx.now;
+                    if !matches!(self.phase, Phase::Lingering) {
+                        let data = scratch.get(..n).unwrap_or_default();
+                        if self.rbuf.is_empty() {
+                            let used = self.advance(cx, data);
+                            self.rbuf.extend_from_slice(data.get(used..).unwrap_or_default());
+                        } else {
+                            let before = self.rbuf.len();
+                            self.rbuf.extend_from_slice(data);
+                            self.note_appended(cx.app, before, data);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    cx.scratch = scratch;
+                    return Status::Close;
+                }
+            }
+            cx.scratch = scratch;
+        }
+        self.after_eof()
+    }
+
+    /// After the peer's EOF: close once nothing more can be answered.
+    fn after_eof(&mut self) -> Status {
+        if !self.read_closed {
+            return Status::Open;
+        }
+        match self.phase {
+            Phase::Idle if self.pending_output() == 0 => Status::Close,
+            // A half-received head or body can never complete.
+            Phase::Idle | Phase::Body(_) => {
+                if self.pending_output() == 0 {
+                    Status::Close
+                } else {
+                    self.phase = Phase::Closing;
+                    Status::Open
+                }
+            }
+            Phase::Lingering => Status::Close,
+            Phase::Waiting(_) | Phase::Closing => Status::Open,
+        }
+    }
+
+    /// Decide whether appended input is worth another head parse.
+    fn note_appended(&mut self, app: &App, before: usize, data: &[u8]) {
+        let l = &app.settings.limits;
+        let line_limit = l.max_request_line_bytes.saturating_add(2);
+        let crossed_line_limit = before <= line_limit && self.rbuf.len() > line_limit;
+        if data.contains(&b'\n') || crossed_line_limit || self.rbuf.len() > l.max_header_bytes {
+            self.parse_pending = true;
+        }
+    }
+
+    fn can_process(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Body(_)) && self.pending_output() < WRITE_HIGH_WATER
+    }
+
+    fn can_read(&self) -> bool {
+        self.can_process() || matches!(self.phase, Phase::Lingering)
+    }
+
+    fn process_buffered(&mut self, cx: &mut Cx<'_>) {
+        let buf = std::mem::take(&mut self.rbuf);
+        let used = self.advance(cx, &buf);
+        let mut buf = buf;
+        buf.drain(..used.min(buf.len()));
+        self.rbuf = buf;
+    }
+
+    /// Write pending output until done or the socket is full.
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.socket.write(self.wbuf.get(self.wpos..).unwrap_or_default()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    self.last_write = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wpos = 0;
+        if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
+            self.wbuf = Vec::new();
+        } else {
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    fn start_lingering(&mut self, now: Instant) {
+        let _ = self.socket.shutdown(Shutdown::Write);
+        self.rbuf = Vec::new();
+        self.phase = Phase::Lingering;
+        self.linger_until = Some(now + LINGER);
+    }
+
+    /// The next deadline and what it is for.
+    #[must_use]
+    pub fn deadline(&self, app: &App) -> Option<(Instant, TimerKind)> {
+        let l = &app.settings.limits;
+        let ms = Duration::from_millis;
+        let state = match &self.phase {
+            Phase::Idle => Some(match self.head_started {
+                Some(t) => (t + ms(l.header_timeout_ms), TimerKind::Header),
+                None if self.served == 0 => (self.idle_since + ms(l.header_timeout_ms), TimerKind::Header),
+                None => (self.idle_since + ms(l.keepalive_timeout_ms), TimerKind::KeepAlive),
+            }),
+            Phase::Body(_) => Some((self.last_read + ms(l.body_idle_timeout_ms), TimerKind::BodyIdle)),
+            Phase::Waiting(_) | Phase::Closing => None,
+            Phase::Lingering => self.linger_until.map(|t| (t, TimerKind::Linger)),
+        };
+        let write = (self.pending_output() > 0).then(|| (self.last_write + ms(l.write_timeout_ms), TimerKind::Write));
+        match (state, write) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The one place that maps an error to what a client sees: HTTP status, JSON body,
+//! JSON-RPC code and WebSocket close code.
+//!
+//! Guarantees: every error body is JSON `{"error": <short code>, "message": <what was
+//! wrong>}`; 429 and 503 carry `Retry-After`, 405 carries `Allow`, 401 carries
+//! `WWW-Authenticate`. Errors that leave the connection's framing untrustworthy say so
+//! through [`GatewayError::closes_connection`].
+
+use std::time::Duration;
+
+use crate::auth::Scope;
+use crate::protocol::http1::{ParseError, Response};
+
+/// An error that ends a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// The request could not be parsed or framed.
+    Parse(ParseError),
+    /// No route for the path.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed {
+        /// The methods the route accepts, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// No credential, or a wrong one.
+    Unauthorized {
+        /// Which of the two.
+        reason: &'static str,
+    },
+    /// Authenticated, but the token lacks the scope.
+    InsufficientScope {
+        /// The scope the route needs.
+        required: Scope,
+    },
+    /// A browser request from an origin that is not allowed.
+    OriginNotAllowed,
+    /// The per-IP request rate limit is exhausted.
+    RateLimited {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// Too many failed authentications from this IP.
+    AuthLockedOut {
+        /// When the lockout ends.
+        retry_after: Duration,
+    },
+    /// A bounded queue is full.
+    Overloaded {
+        /// Which queue.
+        what: &'static str,
+    },
+    /// The request head did not complete within `header_timeout_ms`.
+    HeaderTimeout,
+    /// The body stalled longer than `body_idle_timeout_ms`.
+    BodyTimeout,
+    /// The server is shutting down and takes no new work.
+    ShuttingDown,
+    /// A bug or an unexpected failure on our side.
+    Internal(String),
+}
+
+impl From<ParseError> for GatewayError {
+    fn from(e: ParseError) -> Self {
+        Self::Parse(e)
+    }
+}
+
+impl GatewayError {
+    /// The HTTP status code.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Parse(e) => match e {
+                ParseError::RequestLineTooLong => 414,
+                ParseError::HeadersTooLarge | ParseError::TooManyHeaders => 431,
+                ParseError::UnsupportedTransferCoding | ParseError::ConnectNotSupported => 501,
+                ParseError::UnsupportedExpectation => 417,
+                ParseError::UnsupportedVersion => 505,
+                ParseError::BodyTooLarge => 413,
+                _ => 400,
+            },
+            Self::NotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::Unauthorized { .. } => 401,
+            Self::InsufficientScope { .. } | Self::OriginNotAllowed => 403,
+            Self::RateLimited { .. } | Self::AuthLockedOut { .. } => 429,
+            Self::Overloaded { .. } | Self::ShuttingDown => 503,
+            Self::HeaderTimeout | Self::BodyTimeout => 408,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// A short machine-readable code for the `error` field.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self.http_status() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request_timeout",
+            413 => "payload_too_large",
+            414 => "uri_too_long",
+            417 => "expectation_failed",
+            429 => "too_many_requests",
+            431 => "headers_too_large",
+            501 => "not_implemented",
+            503 => "unavailable",
+            505 => "http_version_not_supported",
+            _ => "internal_error",
+        }
+    }
+
+    /// What was wrong, in words a client can act on.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            Self::Parse(e) => e.message().to_owned(),
+            Self::NotFound => "no route for this path".into(),
+            Self::MethodNotAllowed { allow } => format!("method not allowed; allowed: {allow}"),
+            Self::Unauthorized { reason } => (*reason).to_owned(),
+            Self::InsufficientScope { required } => format!("token lacks the '{required}' scope"),
+            Self::OriginNotAllowed => "origin is not in the allow-list (gateway.cors_origins)".into(),
+            Self::RateLimited { .. } => "rate limit exceeded for this client".into(),
+            Self::AuthLockedOut { .. } => "too many failed authentication attempts; locked out".into(),
+            Self::Overloaded { what } => format!("{what} is full; retry later"),
+            Self::HeaderTimeout => "request head not received within header_timeout_ms".into(),
+            Self::BodyTimeout => "request body stalled longer than body_idle_timeout_ms".into(),
+            Self::ShuttingDown => "server is shutting down".into(),
+            Self::Internal(m) => format!("internal error: {m}"),
+        }
+    }
+
+    /// The JSON-RPC 2.0 error code for the same condition.
+    #[must_use]
+    pub fn jsonrpc_code(&self) -> i32 {
+        match self {
+            Self::Parse(_) => -32700,
+            Self::NotFound | Self::MethodNotAllowed { .. } => -32601,
+            Self::Unauthorized { .. } | Self::OriginNotAllowed => -32001,
+            Self::InsufficientScope { .. } => -32003,
+            Self::RateLimited { .. } | Self::AuthLockedOut { .. } => -32005,
+            Self::Overloaded { .. } | Self::ShuttingDown => -32004,
+            Self::HeaderTimeout | Self::BodyTimeout | Self::Internal(_) => -32603,
+        }
+    }
+
+    /// The WebSocket close code for the same condition.
+    #[must_use]
+    pub fn ws_close_code(&self) -> u16 {
+        match self {
+            Self::Parse(ParseError::BodyTooLarge) => 1009,
+            Self::Parse(_) => 1002,
+            Self::Unauthorized { .. }
+            | Self::InsufficientScope { .. }
+            | Self::OriginNotAllowed
+            | Self::RateLimited { .. }
+            | Self::AuthLockedOut { .. } => 1008,
+            Self::Overloaded { .. } => 1013,
+            Self::ShuttingDown => 1001,
+            Self::NotFound | Self::MethodNotAllowed { .. } | Self::HeaderTimeout | Self::BodyTimeout => 1008,
+            Self::Internal(_) => 1011,
+        }
+    }
+
+    /// The connection must close after this response (framing can no longer be trusted,
+    /// or the client is being shed).
+    #[must_use]
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, Self::Parse(_) | Self::HeaderTimeout | Self::BodyTimeout | Self::ShuttingDown)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::AuthLockedOut { retry_after } => Some(*retry_after),
+            Self::Overloaded { .. } | Self::ShuttingDown => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// The HTTP response for this error.
+    #[must_use]
+    pub fn to_response(&self) -> Response {
+        let body = serde_json::json!({ "error": self.code(), "message": self.message() });
+        let mut r = Response::json(self.http_status(), body.to_string().into_bytes());
+        if let Some(wait) = self.retry_after() {
+            // Round up: a client told "0" would retry at once and be refused again.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            r.push_header("Retry-After", secs.max(1).to_string());
+        }
+        match self {
+            Self::MethodNotAllowed { allow } => r.push_header("Allow", *allow),
+            Self::Unauthorized { .. } => r.push_header("WWW-Authenticate", "Bearer"),
+            Self::InsufficientScope { required } => {
+                r.push_header("WWW-Authenticate", format!("Bearer error=\"insufficient_scope\", scope=\"{required}\""));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.http_status(), self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_table() {
+        let rows: &[(GatewayError, u16, i32, u16)] = &[
+            (ParseError::ContentLengthWithTransferEncoding.into(), 400, -32700, 1002),
+            (ParseError::RequestLineTooLong.into(), 414, -32700, 1002),
+            (ParseError::HeadersTooLarge.into(), 431, -32700, 1002),
+            (ParseError::BodyTooLarge.into(), 413, -32700, 1009),
+            (ParseError::UnsupportedTransferCoding.into(), 501, -32700, 1002),
+            (GatewayError::InsufficientScope { required: Scope::Admin }, 403, -32003, 1008),
+            (GatewayError::Overloaded { what: "worker queue" }, 503, -32004, 1013),
+            (GatewayError::ShuttingDown, 503, -32004, 1001),
+        ];
+        for (e, status, rpc, ws) in rows {
+            assert_eq!((e.http_status(), e.jsonrpc_code(), e.ws_close_code()), (*status, *rpc, *ws), "{e:?}");
+        }
+        let r = GatewayError::RateLimited { retry_after: Duration::from_millis(1500) }.to_response();
+        assert_eq!(r.header("Retry-After"), Some("2"));
+        let r = GatewayError::MethodNotAllowed { allow: "GET, HEAD" }.to_response();
+        assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    }
+}

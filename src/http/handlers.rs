@@ -1,0 +1,133 @@
+//! The handlers of the foundation routes: health, readiness, version, metrics, redirect,
+//! and the worker-pool debug routes.
+//!
+//! Guarantees: inline handlers do constant work (no I/O, no locks held beyond a gauge read);
+//! debug handlers run on the worker pool only and are off unless `gateway.debug_routes`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use super::router::RouteId;
+use crate::app::App;
+use crate::error::GatewayError;
+use crate::protocol::http1::date::rfc3339_millis;
+use crate::protocol::http1::{RequestHead, Response, Version};
+use crate::workers::Work;
+
+/// Longest sleep `/debug/sleep` accepts.
+const MAX_DEBUG_SLEEP_MS: u64 = 10_000;
+
+fn now_rfc3339() -> String {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    rfc3339_millis(ms)
+}
+
+fn json(status: u16, v: &serde_json::Value) -> Response {
+    Response::json(status, v.to_string().into_bytes())
+}
+
+/// Handlers that run on the event loop.
+#[must_use]
+pub fn inline(app: &Arc<App>, id: RouteId, _head: &RequestHead) -> Response {
+    match id {
+        RouteId::Health | RouteId::ApiHealth | RouteId::Healthz => {
+            let mut body = Vec::with_capacity(64);
+            body.extend_from_slice(b"{\"status\":\"ok\",\"timestamp\":\"");
+            body.extend_from_slice(now_rfc3339().as_bytes());
+            body.extend_from_slice(b"\"}");
+            Response::json(200, body)
+        }
+        RouteId::Ready => ready(app),
+        RouteId::Root => {
+            Response::new(302, "application/json", br#"{"location":"/app/"}"#.to_vec()).with_header("Location", "/app/")
+        }
+        RouteId::Version => json(
+            200,
+            &serde_json::json!({
+                "ok": true,
+                "name": "talon",
+                "version": env!("CARGO_PKG_VERSION"),
+                "gateway_version": env!("CARGO_PKG_VERSION"),
+                "protocol": 1,
+                "compiled_channels": [],
+            }),
+        ),
+        RouteId::Metrics => Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            app.metrics.render(app.gauges()).into_bytes(),
+        ),
+        RouteId::DebugEcho | RouteId::DebugSleep | RouteId::Unmatched | RouteId::Invalid => {
+            GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
+        }
+    }
+}
+
+fn ready(app: &App) -> Response {
+    let draining = app.shutting_down();
+    let queue_full = app.pool.depth() >= app.pool.capacity();
+    let ok = !draining && !queue_full;
+    json(
+        if ok { 200 } else { 503 },
+        &serde_json::json!({
+            "status": if ok { "ready" } else { "not_ready" },
+            "timestamp": now_rfc3339(),
+            "checks": [
+                { "name": "accepting", "ok": !draining },
+                { "name": "worker_queue", "ok": !queue_full, "depth": app.pool.depth(), "capacity": app.pool.capacity() },
+            ],
+        }),
+    )
+}
+
+/// Package a worker route as a job.
+#[must_use]
+pub fn worker_job(id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
+    match id {
+        RouteId::DebugEcho => {
+            let headers: Vec<(String, String)> =
+                head.headers().map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
+            let echo = serde_json::json!({
+                "method": head.method_str(),
+                "target": head.target(),
+                "path": head.path(),
+                "query": head.query(),
+                "version": if head.version == Version::Http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+                "headers": headers,
+            });
+            Box::new(move || {
+                let mut echo = echo;
+                echo["body_len"] = body.len().into();
+                echo["body_sha256"] = hex(&Sha256::digest(&body)).into();
+                json(200, &echo)
+            })
+        }
+        RouteId::DebugSleep => {
+            let ms = head
+                .query()
+                .and_then(|q| crate::auth::query_param(q, "ms"))
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(100)
+                .min(MAX_DEBUG_SLEEP_MS);
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(ms));
+                json(200, &serde_json::json!({ "slept_ms": ms }))
+            })
+        }
+        other => {
+            let label = other.label();
+            Box::new(move || GatewayError::Internal(format!("route {label} has no worker handler")).to_response())
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,0 +1,147 @@
+//! HTTP request handling above the parser: admission (route, method, CORS, rate limit,
+//! auth) at head time, then the handler once the body is in.
+//!
+//! Guarantees: admission runs before a single body byte is read, so an unauthenticated,
+//! rate-limited, misrouted or cross-origin-forbidden request never costs us its body;
+//! every refusal is a [`GatewayError`] rendered by `crate::error`.
+
+pub mod cors;
+pub mod handlers;
+pub mod router;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::App;
+use crate::auth::AuthOutcome;
+use crate::auth::limiter::Verdict;
+use crate::error::GatewayError;
+use crate::metrics::Reject;
+use crate::protocol::http1::{Method, RequestHead, Response};
+use crate::workers::Work;
+use router::{Execution, RouteId, RouteSpec};
+
+/// A request that passed admission.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The route.
+    pub spec: RouteSpec,
+    /// The resolved client address.
+    pub client_ip: IpAddr,
+    /// The request's Origin, when it is allowed (responses get CORS headers).
+    pub cors_origin: Option<String>,
+}
+
+/// The result of admission.
+#[derive(Debug)]
+pub enum Admission {
+    /// Read the body, then call [`handle`].
+    Proceed(Admitted),
+    /// Answer now without reading the body.
+    Respond {
+        /// Route label for metrics.
+        route: RouteId,
+        /// The answer.
+        response: Response,
+        /// The error, when the answer is one.
+        error: Option<GatewayError>,
+        /// The client address for logs.
+        client_ip: IpAddr,
+    },
+}
+
+/// Decide whether a request may proceed, from its head alone.
+pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admission {
+    let s = &app.settings;
+    let client_ip = s.auth.client_ip(peer, head);
+    let origin = head.header_str("origin");
+    let cors_origin = origin.filter(|o| cors::origin_allowed(o, &s.cors_origins)).map(str::to_owned);
+    let refuse = |route: RouteId, e: GatewayError, reject: Option<Reject>| {
+        if let Some(r) = reject {
+            app.metrics.reject(r);
+        }
+        let mut response = e.to_response();
+        if let Some(o) = &cors_origin {
+            cors::decorate(&mut response, o);
+        }
+        Admission::Respond { route, response, error: Some(e), client_ip }
+    };
+    let Some(spec) = router::lookup(head.path(), s.debug_routes) else {
+        return refuse(RouteId::Unmatched, GatewayError::NotFound, None);
+    };
+    if head.method == Method::Options {
+        let response = match (&cors_origin, origin, head.header("access-control-request-method")) {
+            (Some(o), _, Some(_)) => cors::preflight(o, spec.allow),
+            (None, Some(_), Some(_)) => {
+                return refuse(spec.id, GatewayError::OriginNotAllowed, Some(Reject::OriginNotAllowed));
+            }
+            _ => Response::empty(204).with_header("Allow", spec.allow),
+        };
+        return Admission::Respond { route: spec.id, response, error: None, client_ip };
+    }
+    if !router::method_allowed(spec.allow, head.method_str()) {
+        return refuse(spec.id, GatewayError::MethodNotAllowed { allow: spec.allow }, None);
+    }
+    // A browser on a foreign origin may not change state, even with a cookie.
+    if origin.is_some() && cors_origin.is_none() && !matches!(head.method, Method::Get | Method::Head) {
+        return refuse(spec.id, GatewayError::OriginNotAllowed, Some(Reject::OriginNotAllowed));
+    }
+    if spec.rate_limited
+        && let Verdict::Deny { retry_after, table_full } = app.rate_limiter.lock().check(client_ip, now)
+    {
+        let reject = if table_full { Reject::RateLimiterFull } else { Reject::RateLimited };
+        return refuse(spec.id, GatewayError::RateLimited { retry_after }, Some(reject));
+    }
+    if let Some(required) = spec.scope {
+        let exempt = s.auth_rate_limit.exempt_loopback && client_ip.is_loopback();
+        if !exempt && let Verdict::Deny { retry_after, .. } = app.auth_limiter.lock().check(client_ip, now) {
+            return refuse(spec.id, GatewayError::AuthLockedOut { retry_after }, Some(Reject::AuthLockedOut));
+        }
+        match s.auth.authenticate(head, client_ip) {
+            AuthOutcome::Granted { scopes, .. } if scopes.satisfies(required) => {}
+            AuthOutcome::Granted { .. } => {
+                return refuse(spec.id, GatewayError::InsufficientScope { required }, Some(Reject::InsufficientScope));
+            }
+            AuthOutcome::Missing => {
+                return refuse(
+                    spec.id,
+                    GatewayError::Unauthorized { reason: "missing credentials: send Authorization: Bearer <token>" },
+                    Some(Reject::AuthFailed),
+                );
+            }
+            AuthOutcome::Invalid => {
+                if !exempt {
+                    let _ = app.auth_limiter.lock().record_failure(client_ip, now);
+                }
+                return refuse(
+                    spec.id,
+                    GatewayError::Unauthorized { reason: "invalid token" },
+                    Some(Reject::AuthFailed),
+                );
+            }
+        }
+    }
+    Admission::Proceed(Admitted { spec, client_ip, cors_origin })
+}
+
+/// What a handler produced.
+pub enum Outcome {
+    /// The response, made inline.
+    Respond(Response),
+    /// Work for the pool; its response comes back as a completion.
+    Defer(Work),
+}
+
+/// Run the route's handler (inline) or package it for the worker pool.
+#[must_use]
+pub fn handle(app: &Arc<App>, admitted: &Admitted, head: &RequestHead, body: Vec<u8>) -> Outcome {
+    let id = admitted.spec.id;
+    match admitted.spec.execution {
+        Execution::Inline => Outcome::Respond(handlers::inline(app, id, head)),
+        Execution::Worker => {
+            let job = handlers::worker_job(id, head, body);
+            Outcome::Defer(job)
+        }
+    }
+}

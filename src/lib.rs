@@ -1,0 +1,23 @@
+//! Talon: one process that terminates HTTP/1.1 for a personal AI agent gateway.
+//!
+//! Start at `docs/ARCHITECTURE.md` for the map. In short: [`server`] starts one
+//! [`reactor`] per I/O thread; each owns its connections ([`conn`]), which parse requests
+//! with the sans-IO machines of [`protocol`], admit them through [`http`] and [`auth`], and
+//! answer inline or through the [`workers`] pool. [`error`] is the one place an error
+//! becomes a status code.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod protocol;
+pub mod reactor;
+pub mod server;
+pub mod workers;

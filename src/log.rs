@@ -1,0 +1,244 @@
+//! Structured logs: one JSON (or text) line per event, written by a dedicated thread.
+//!
+//! Guarantees: the event loop never blocks on log I/O. Lines are formatted into a
+//! per-reactor buffer and handed to the writer thread once per loop iteration over a
+//! bounded queue; when the queue is full the lines are counted in
+//! `talon_log_lines_dropped_total`, never buffered without limit. Request lines carry
+//! the path without its query, so a `?token=` never reaches a log.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use parking_lot::Mutex;
+
+use crate::config::{LogLevel, Settings};
+use crate::metrics::Metrics;
+use crate::protocol::http1::date::rfc3339_millis;
+
+/// Chunks (each holding one or more lines) queued for the writer.
+const CHUNK_QUEUE: usize = 1024;
+
+/// The process logger.
+#[derive(Debug)]
+pub struct Logger {
+    tx: Mutex<Option<Sender<Vec<u8>>>>,
+    level: LogLevel,
+    json: bool,
+    metrics: Arc<Metrics>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    queue: Receiver<Vec<u8>>,
+    max_lines_per_chunk: usize,
+}
+
+/// A value in a log line.
+#[derive(Debug, Clone, Copy)]
+pub enum Field<'a> {
+    /// Text (escaped for JSON).
+    Str(&'a str),
+    /// A number.
+    U64(u64),
+}
+
+impl Logger {
+    /// Open the log destination and start the writer thread.
+    ///
+    /// # Errors
+    /// The log file or its directory cannot be created.
+    pub fn start(settings: &Settings, metrics: Arc<Metrics>) -> std::io::Result<Arc<Self>> {
+        let mut sink: Box<dyn Write + Send> = match &settings.log_file {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)
+            }
+            None => Box::new(std::io::stderr()),
+        };
+        let (tx, rx) = bounded::<Vec<u8>>(CHUNK_QUEUE);
+        let writer_rx = rx.clone();
+        let writer = std::thread::Builder::new().name("talon-log".into()).spawn(move || {
+            for chunk in &writer_rx {
+                // A failing log sink must not take the gateway down; the lines are lost.
+                let _ = sink.write_all(&chunk);
+                if writer_rx.is_empty() {
+                    let _ = sink.flush();
+                }
+            }
+            let _ = sink.flush();
+        })?;
+        Ok(Arc::new(Self {
+            tx: Mutex::new(Some(tx)),
+            level: settings.log_level,
+            json: settings.log_json,
+            metrics,
+            writer: Mutex::new(Some(writer)),
+            queue: rx,
+            max_lines_per_chunk: settings.log_queue_lines.div_ceil(CHUNK_QUEUE).max(1),
+        }))
+    }
+
+    /// Whether lines of `level` are written.
+    #[must_use]
+    pub fn enabled(&self, level: LogLevel) -> bool {
+        level <= self.level
+    }
+
+    /// Lines waiting for the writer (approximate: chunks × lines per chunk bound).
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Write one event now (start-up, shutdown, errors; not for the per-request path).
+    pub fn event(&self, level: LogLevel, msg: &str, fields: &[(&str, Field<'_>)]) {
+        if !self.enabled(level) {
+            return;
+        }
+        let mut buf = LogBuffer::default();
+        buf.line(self, level, msg, fields);
+        buf.flush(self);
+    }
+
+    fn send(&self, chunk: Vec<u8>, lines: usize) {
+        let tx = self.tx.lock();
+        let Some(tx) = tx.as_ref() else { return };
+        match tx.try_send(chunk) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                for _ in 0..lines {
+                    self.metrics.log_line_dropped();
+                }
+            }
+        }
+    }
+
+    /// Flush and stop the writer thread; later events are discarded.
+    pub fn shutdown(&self) {
+        drop(self.tx.lock().take());
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Lines formatted on a reactor, sent to the writer in one chunk.
+#[derive(Debug, Default)]
+pub struct LogBuffer {
+    buf: Vec<u8>,
+    lines: usize,
+}
+
+/// What one request line records.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    /// Request id (also used to correlate errors).
+    pub request_id: u64,
+    /// Method token.
+    pub method: &'a str,
+    /// Path without query.
+    pub path: &'a str,
+    /// Status sent.
+    pub status: u16,
+    /// Response bytes (head + body).
+    pub bytes: usize,
+    /// Microseconds from complete head to response queued.
+    pub duration_us: u64,
+    /// Client address.
+    pub client: IpAddr,
+}
+
+impl LogBuffer {
+    /// Format one event line.
+    pub fn line(&mut self, logger: &Logger, level: LogLevel, msg: &str, fields: &[(&str, Field<'_>)]) {
+        if !logger.enabled(level) {
+            return;
+        }
+        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let ts = rfc3339_millis(ts);
+        let level = level_name(level);
+        let b = &mut self.buf;
+        if logger.json {
+            b.extend_from_slice(b"{\"ts\":\"");
+            b.extend_from_slice(ts.as_bytes());
+            b.extend_from_slice(b"\",\"level\":\"");
+            b.extend_from_slice(level.as_bytes());
+            b.extend_from_slice(b"\",\"msg\":");
+            push_json_str(b, msg);
+            for (k, v) in fields {
+                b.push(b',');
+                push_json_str(b, k);
+                b.push(b':');
+                match v {
+                    Field::Str(s) => push_json_str(b, s),
+                    Field::U64(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                }
+            }
+            b.extend_from_slice(b"}\n");
+        } else {
+            let _ = write!(b, "{ts} {} {msg}", level.to_ascii_uppercase());
+            for (k, v) in fields {
+                let _ = match v {
+                    Field::Str(s) => write!(b, " {k}={}", s.escape_debug()),
+                    Field::U64(n) => write!(b, " {k}={n}"),
+                };
+            }
+            b.push(b'\n');
+        }
+        self.lines += 1;
+        if self.lines >= logger.max_lines_per_chunk {
+            self.flush(logger);
+        }
+    }
+
+    /// Format the line for one finished request.
+    pub fn request(&mut self, logger: &Logger, r: &RequestRecord<'_>) {
+        if !logger.enabled(LogLevel::Info) {
+            return;
+        }
+        let id = format!("{:016x}", r.request_id);
+        let client = r.client.to_string();
+        self.line(
+            logger,
+            LogLevel::Info,
+            "request",
+            &[
+                ("request_id", Field::Str(&id)),
+                ("method", Field::Str(r.method)),
+                ("path", Field::Str(r.path)),
+                ("status", Field::U64(u64::from(r.status))),
+                ("bytes", Field::U64(r.bytes as u64)),
+                ("duration_us", Field::U64(r.duration_us)),
+                ("client", Field::Str(&client)),
+            ],
+        );
+    }
+
+    /// Hand the buffered lines to the writer thread.
+    pub fn flush(&mut self, logger: &Logger) {
+        if self.lines == 0 {
+            return;
+        }
+        let chunk = std::mem::take(&mut self.buf);
+        logger.send(chunk, self.lines);
+        self.lines = 0;
+    }
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    }
+}
+
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}

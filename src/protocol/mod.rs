@@ -1,0 +1,6 @@
+//! Protocol machines, sans-IO: bytes and time in, events and bytes out.
+//!
+//! Architecture invariant: nothing under `src/protocol/` uses mio, sockets, threads or the
+//! system clock. The reactor is the only I/O layer.
+
+pub mod http1;

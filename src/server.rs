@@ -1,0 +1,111 @@
+//! Starting and stopping the gateway: logger, worker pool, listeners, reactors, signals.
+//!
+//! Guarantees: `start` returns only once every listener is bound (so the port is known
+//! and connectable); `wait` returns only after every reactor has drained and the worker
+//! pool and logger have stopped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::app::App;
+use crate::config::{LogLevel, Settings};
+use crate::log::{Field, Logger};
+use crate::metrics::Metrics;
+use crate::reactor::{Reactor, bind};
+use crate::workers::WorkerPool;
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Server {
+    app: Arc<App>,
+    reactors: Vec<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+/// Start the gateway with validated settings.
+///
+/// # Errors
+/// The log file, a thread or the listening socket could not be set up.
+pub fn start(settings: Settings) -> std::io::Result<Server> {
+    let metrics = Arc::new(Metrics::default());
+    let logger = Logger::start(&settings, Arc::clone(&metrics))?;
+    let pool = WorkerPool::start(settings.worker_threads, settings.worker_queue)?;
+    let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
+    let app = Arc::new(App::new(settings, metrics, logger, pool));
+    let mut reactors = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let reactor = Reactor::new(i, Arc::clone(&app), listener)?;
+        app.add_waker(reactor.waker());
+        reactors.push(std::thread::Builder::new().name(format!("talon-io-{i}")).spawn(move || reactor.run())?);
+    }
+    let addr = local_addr.to_string();
+    app.logger.event(
+        LogLevel::Info,
+        "listening",
+        &[
+            ("addr", Field::Str(&addr)),
+            ("io_threads", Field::U64(reactors.len() as u64)),
+            ("version", Field::Str(env!("CARGO_PKG_VERSION"))),
+        ],
+    );
+    Ok(Server { app, reactors, local_addr })
+}
+
+impl Server {
+    /// The bound address (the real port when 0 was asked for).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state.
+    #[must_use]
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Begin graceful shutdown (what SIGTERM does).
+    pub fn shutdown(&self) {
+        self.app.begin_shutdown();
+    }
+
+    /// Stop on the first SIGTERM or SIGINT; a second one exits at once.
+    ///
+    /// # Errors
+    /// The signal handlers could not be installed.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        let app = Arc::downgrade(&self.app);
+        std::thread::Builder::new().name("talon-signals".into()).spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                let Some(app) = app.upgrade() else { return };
+                if seen > 1 {
+                    app.logger.event(LogLevel::Warn, "second signal: exiting now", &[]);
+                    app.logger.shutdown();
+                    std::process::exit(1);
+                }
+                app.logger.event(
+                    LogLevel::Info,
+                    "shutting down",
+                    &[("signal", Field::U64(u64::try_from(sig).unwrap_or(0)))],
+                );
+                app.begin_shutdown();
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Wait for the reactors to drain, then stop the workers and the logger.
+    pub fn wait(self) {
+        for r in self.reactors {
+            let _ = r.join();
+        }
+        self.app.pool.shutdown();
+        self.app.logger.event(LogLevel::Info, "stopped", &[]);
+        self.app.logger.shutdown();
+    }
+}

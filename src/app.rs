@@ -82,9 +82,6 @@ impl App {
         let mut per_ip = self.conns_per_ip.lock();
         let n = per_ip.entry(ip).or_insert(0);
         if *n as usize >= self.settings.max_connections_per_ip {
-            if *n == 0 {
-                per_ip.remove(&ip);
-            }
             return Err(crate::metrics::Reject::PerIpConnections);
         }
         *n += 1;

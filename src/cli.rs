@@ -94,6 +94,10 @@ fn gateway(o: &Overrides) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if !settings.config.gateway.enabled {
+        eprintln!("talon: gateway.enabled is false in the configuration; not starting");
+        return ExitCode::from(2);
+    }
     if let Err(e) = std::fs::create_dir_all(&settings.data_dir) {
         eprintln!("talon: cannot create data directory {}: {e}", settings.data_dir.display());
         return ExitCode::from(1);

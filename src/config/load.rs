@@ -117,6 +117,9 @@ fn move_seed_aliases(config: &mut Config) {
     if let Some(limit) = gw.http_body_limit_bytes.take() {
         gw.limits.max_body_bytes = limit;
     }
+    if let Some(ms) = gw.ws_heartbeat_ms.take() {
+        gw.ws.ping_interval_ms = ms;
+    }
     if let Some(bytes) = gw.ws_max_message_bytes.take() {
         gw.ws.max_message_bytes = bytes;
     }

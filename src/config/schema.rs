@@ -155,6 +155,37 @@ pub struct GatewayConfig {
     /// Comis's WebSocket message size key, kept for the WebSocket subsystem.
     #[serde(rename = "wsMaxMessageBytes", skip_serializing)]
     pub ws_max_message_bytes: Option<u64>,
+    /// Comis's heartbeat interval; moved to `ws.ping_interval_ms` at load.
+    #[serde(rename = "wsHeartbeatMs", skip_serializing)]
+    pub ws_heartbeat_ms: Option<u64>,
+    /// Human's switch for the gateway; `talon gateway` refuses to start when it is false.
+    pub enabled: bool,
+    /// Comis's JSON-RPC batch limit (used by the RPC subsystem).
+    #[serde(alias = "maxBatchSize")]
+    pub max_batch_size: usize,
+    /// Comis's `allowInsecureHttp`: accepted for compatibility; Talon serves plain HTTP today.
+    #[serde(rename = "allowInsecureHttp", skip_serializing)]
+    pub allow_insecure_http: Option<bool>,
+    /// Comis's `web` block (`{"enabled": bool}`): the REST/UI switch.
+    pub web: WebConfig,
+    /// Comis's TLS block. TLS termination is not built yet, so a configured certificate is
+    /// refused at start rather than silently served as plain HTTP.
+    #[serde(skip_serializing)]
+    pub tls: Option<Value>,
+}
+
+/// `gateway.web` (Comis).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve the REST API and Control UI.
+    pub enabled: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -187,6 +218,12 @@ impl Default for GatewayConfig {
             http_body_limit_bytes: None,
             ws_message_rate_limit: None,
             ws_max_message_bytes: None,
+            ws_heartbeat_ms: None,
+            enabled: true,
+            max_batch_size: 50,
+            allow_insecure_http: None,
+            web: WebConfig::default(),
+            tls: None,
         }
     }
 }

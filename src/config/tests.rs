@@ -41,6 +41,7 @@ fn refusals_name_the_path() {
         (r#"{"gateway":{"trusted_proxies":["10.0.0.0/99"]}}"#, "gateway.trusted_proxies[0]"),
         (r#"{"gateway":{"io_threads":"many"}}"#, "gateway.io_threads"),
         (r#"{"logging":{"level":"loud"}}"#, "logging.level"),
+        (r#"{"gateway":{"tls":{"certPath":"/c.pem"}}}"#, "gateway.tls"),
         (r#"{"gateway":{"auth_token":{"env":"TALON_TEST_MISSING"}}}"#, "gateway.auth_token"),
     ];
     for (json, path) in cases {
@@ -54,7 +55,9 @@ fn refusals_name_the_path() {
 fn seed_aliases_are_accepted() {
     let json = r#"{"gateway":{"rateLimit":{"windowMs":1000,"maxRequests":5},"httpBodyLimitBytes":2048,
         "corsOrigins":["https://app.example.com"],"trustedProxies":["10.0.0.0/8"],
-        "webhook_hmac_secret":"s","token":"k3Jd9aPq0xLm2ZrT7vNw4bYc8HfGs1Ue"}}"#;
+        "webhook_hmac_secret":"s","token":"k3Jd9aPq0xLm2ZrT7vNw4bYc8HfGs1Ue",
+        "enabled":true,"maxBatchSize":20,"wsHeartbeatMs":30000,"allowInsecureHttp":false,"web":{"enabled":true},
+        "wsMessageRateLimit":{"maxMessages":5,"windowMs":1000},"wsMaxMessageBytes":4096}}"#;
     let cfg = load::parse(json.as_bytes()).unwrap();
     let loaded = Loaded { config: cfg, data_dir: "/tmp".into(), config_path: "/tmp/x".into(), file_found: true };
     let s = validate(&loaded, &|_| None).unwrap();
@@ -63,6 +66,9 @@ fn seed_aliases_are_accepted() {
     assert_eq!(s.cors_origins, vec!["https://app.example.com"]);
     assert!(s.config.ingest.webhook_hmac_secret.is_some());
     assert!(!s.auth.tokens.is_empty());
+    let gw = &s.config.gateway;
+    assert_eq!((gw.max_batch_size, gw.ws.ping_interval_ms, gw.ws.max_message_bytes), (20, 30_000, 4096));
+    assert_eq!(gw.ws.message_rate_limit.max_messages, 5);
 }
 
 #[test]

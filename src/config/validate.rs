@@ -134,6 +134,15 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
         );
     }
 
+    if gw.tls.as_ref().is_some_and(|v| !v.is_null()) {
+        err(
+            "gateway.tls",
+            "TLS termination is not implemented yet; put a TLS proxy in front and remove this block".into(),
+        );
+    }
+    if !(1..=1000).contains(&gw.max_batch_size) {
+        err("gateway.max_batch_size", "must be between 1 and 1000".into());
+    }
     let mut trusted = Vec::new();
     for (i, s) in gw.trusted_proxies.iter().enumerate() {
         match Cidr::parse(s) {

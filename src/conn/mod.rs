@@ -249,15 +249,13 @@ impl Connection {
             return Status::Open;
         }
         match self.phase {
-            Phase::Idle if self.pending_output() == 0 => Status::Close,
-            // A half-received head or body can never complete.
+            // Buffered requests wait only for output room: answer them before closing.
+            Phase::Idle | Phase::Body(_) if self.parse_pending && !self.rbuf.is_empty() => Status::Open,
+            // Nothing buffered, or a head or body that can never complete now.
+            Phase::Idle | Phase::Body(_) if self.pending_output() == 0 => Status::Close,
             Phase::Idle | Phase::Body(_) => {
-                if self.pending_output() == 0 {
-                    Status::Close
-                } else {
-                    self.phase = Phase::Closing;
-                    Status::Open
-                }
+                self.phase = Phase::Closing;
+                Status::Open
             }
             Phase::Lingering => Status::Close,
             Phase::Waiting(_) | Phase::Closing => Status::Open,

@@ -336,9 +336,13 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> ParseError {
 fn names_other_http_version(buf: &[u8]) -> bool {
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
     let line = buf.get(..line_end).unwrap_or_default();
-    let Some(sp) = line.iter().rposition(|&b| b == b' ') else { return false };
-    match line.get(sp + 1..) {
-        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => major.is_ascii_digit() && minor.is_ascii_digit(),
         _ => false,
     }
 }

@@ -14,3 +14,6 @@ pub use body::{BodyDecoder, ChunkedDecoder, Progress};
 pub use error::ParseError;
 pub use head::{BodyFraming, HeadLimits, Method, RequestHead, Version, parse_head};
 pub use response::{EncodeOptions, Response};
+
+#[cfg(test)]
+mod tests;

@@ -130,6 +130,8 @@ impl Logger {
 pub struct LogBuffer {
     buf: Vec<u8>,
     lines: usize,
+    ts_ms: u64,
+    ts: Vec<u8>,
 }
 
 /// What one request line records.
@@ -194,27 +196,57 @@ impl LogBuffer {
         }
     }
 
-    /// Format the line for one finished request.
+    /// Format the line for one finished request, straight into the buffer (this runs once
+    /// per request on the event loop, so it allocates nothing in the steady state).
     pub fn request(&mut self, logger: &Logger, r: &RequestRecord<'_>) {
         if !logger.enabled(LogLevel::Info) {
             return;
         }
-        let id = format!("{:016x}", r.request_id);
-        let client = r.client.to_string();
-        self.line(
-            logger,
-            LogLevel::Info,
-            "request",
-            &[
-                ("request_id", Field::Str(&id)),
-                ("method", Field::Str(r.method)),
-                ("path", Field::Str(r.path)),
-                ("status", Field::U64(u64::from(r.status))),
-                ("bytes", Field::U64(r.bytes as u64)),
-                ("duration_us", Field::U64(r.duration_us)),
-                ("client", Field::Str(&client)),
-            ],
-        );
+        self.refresh_timestamp();
+        let Self { buf: b, ts, .. } = self;
+        if logger.json {
+            b.extend_from_slice(b"{\"ts\":\"");
+            b.extend_from_slice(ts);
+            let _ = write!(
+                b,
+                "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"{:016x}\",\"method\":",
+                r.request_id
+            );
+            push_json_str(b, r.method);
+            b.extend_from_slice(b",\"path\":");
+            push_json_str(b, r.path);
+            let _ = writeln!(
+                b,
+                ",\"status\":{},\"bytes\":{},\"duration_us\":{},\"client\":\"{}\"}}",
+                r.status, r.bytes, r.duration_us, r.client
+            );
+        } else {
+            b.extend_from_slice(ts);
+            let _ = writeln!(
+                b,
+                " INFO request request_id={:016x} method={} path={} status={} bytes={} duration_us={} client={}",
+                r.request_id,
+                r.method.escape_debug(),
+                r.path.escape_debug(),
+                r.status,
+                r.bytes,
+                r.duration_us,
+                r.client
+            );
+        }
+        self.lines += 1;
+        if self.lines >= logger.max_lines_per_chunk {
+            self.flush(logger);
+        }
+    }
+
+    /// Format the current time as RFC 3339, at most once per millisecond.
+    fn refresh_timestamp(&mut self) {
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        if ms != self.ts_ms || self.ts.is_empty() {
+            self.ts_ms = ms;
+            self.ts = rfc3339_millis(ms).into_bytes();
+        }
     }
 
     /// Hand the buffered lines to the writer thread.
@@ -222,7 +254,8 @@ impl LogBuffer {
         if self.lines == 0 {
             return;
         }
-        let chunk = std::mem::take(&mut self.buf);
+        let capacity = self.buf.capacity();
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
         logger.send(chunk, self.lines);
         self.lines = 0;
     }

@@ -42,14 +42,14 @@ fn is_port(s: &str) -> bool {
 
 /// Add the CORS headers for an allowed origin.
 pub fn decorate(response: &mut Response, origin: &str) {
-    response.push_header("Access-Control-Allow-Origin", origin);
+    response.push_header("Access-Control-Allow-Origin", origin.to_owned());
     response.push_header("Access-Control-Allow-Credentials", "true");
     response.push_header("Vary", "Origin");
 }
 
 /// The answer to an allowed preflight request.
 #[must_use]
-pub fn preflight(origin: &str, allow_methods: &str) -> Response {
+pub fn preflight(origin: &str, allow_methods: &'static str) -> Response {
     let mut r = Response::empty(204);
     decorate(&mut r, origin);
     r.push_header("Access-Control-Allow-Methods", allow_methods);

@@ -6,13 +6,18 @@
 //! values given by handlers are written as-is, so handlers must not put CR or LF in
 //! them; `push_header` drops any value that holds one rather than split the response.
 
+use std::borrow::Cow;
+
+/// A header value: usually a static string, so building a response allocates little.
+pub type HeaderValue = Cow<'static, str>;
+
 /// An owned response built by a handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// Status code.
     pub status: u16,
     /// Extra headers (Content-Length, Date and Connection are added by the encoder).
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, HeaderValue)>,
     /// The body, sent unless the request was HEAD.
     pub body: Vec<u8>,
 }
@@ -21,7 +26,7 @@ impl Response {
     /// A response with a body and a content type.
     #[must_use]
     pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
-        Self { status, headers: vec![("Content-Type", content_type.to_owned())], body }
+        Self { status, headers: vec![("Content-Type", Cow::Borrowed(content_type))], body }
     }
 
     /// A JSON response from an already serialised body.
@@ -37,7 +42,7 @@ impl Response {
     }
 
     /// Add a header; a value holding CR or LF is dropped so it can never split the response.
-    pub fn push_header(&mut self, name: &'static str, value: impl Into<String>) {
+    pub fn push_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
         let value = value.into();
         if !value.bytes().any(|b| b == b'\r' || b == b'\n') {
             self.headers.push((name, value));
@@ -46,7 +51,7 @@ impl Response {
 
     /// Builder form of [`Response::push_header`].
     #[must_use]
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
         self.push_header(name, value);
         self
     }
@@ -54,7 +59,7 @@ impl Response {
     /// The first value of a header set on this response.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
 }
 

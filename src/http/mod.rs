@@ -67,6 +67,11 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         }
         Admission::Respond { route, response, error: Some(e), client_ip }
     };
+    if head.method == Method::Options && head.target() == "*" {
+        // RFC 9110 §9.3.7: a question about the server as a whole.
+        let response = Response::empty(204).with_header("Allow", router::SERVER_METHODS);
+        return Admission::Respond { route: RouteId::Unmatched, response, error: None, client_ip };
+    }
     let Some(spec) = router::lookup(head.path(), s.debug_routes) else {
         return refuse(RouteId::Unmatched, GatewayError::NotFound, None);
     };

@@ -102,6 +102,8 @@ pub struct RouteSpec {
     pub execution: Execution,
 }
 
+/// Every method some route accepts (the answer to `OPTIONS *`).
+pub const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const GET: &str = "GET, HEAD, OPTIONS";
 const ANY: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 

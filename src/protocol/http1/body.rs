@@ -80,12 +80,22 @@ enum State {
     Size,
     /// After the digits: optional whitespace before `;` or CR.
     SizeWhitespace,
-    /// Inside a chunk extension.
-    Extension,
-    /// Inside a quoted-string of an extension value.
-    ExtensionQuoted,
+    /// After `;`: optional whitespace, then an extension name.
+    ExtBeforeName,
+    /// Inside an extension name.
+    ExtName,
+    /// Whitespace after an extension name.
+    ExtAfterName,
+    /// After `=`: optional whitespace, then a value.
+    ExtBeforeValue,
+    /// Inside a token value.
+    ExtToken,
+    /// Inside a quoted-string value.
+    ExtQuoted,
     /// After a backslash inside a quoted-string.
-    ExtensionEscape,
+    ExtEscape,
+    /// After a value: optional whitespace, then `;` or CR.
+    ExtAfterValue,
     /// Saw CR at the end of the size line; LF must follow.
     SizeLf,
     /// Inside chunk data.
@@ -188,17 +198,24 @@ impl ChunkedDecoder {
                     State::Size
                 }
                 (b' ' | b'\t', _) => State::SizeWhitespace,
-                (b';', _) => State::Extension,
+                (b';', _) => State::ExtBeforeName,
                 (b'\r', _) => State::SizeLf,
                 _ => return Err(ParseError::InvalidChunkSize),
             },
             State::SizeWhitespace => match b {
                 b' ' | b'\t' => State::SizeWhitespace,
-                b';' => State::Extension,
+                b';' => State::ExtBeforeName,
                 b'\r' => State::SizeLf,
                 _ => return Err(ParseError::InvalidChunkSize),
             },
-            State::Extension | State::ExtensionQuoted | State::ExtensionEscape => {
+            State::ExtBeforeName
+            | State::ExtName
+            | State::ExtAfterName
+            | State::ExtBeforeValue
+            | State::ExtToken
+            | State::ExtQuoted
+            | State::ExtEscape
+            | State::ExtAfterValue => {
                 self.extension_len = self.extension_len.saturating_add(1);
                 if self.extension_len > MAX_CHUNK_EXTENSION_BYTES {
                     return Err(ParseError::InvalidChunkExtension);
@@ -257,19 +274,31 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    /// Extension grammar: `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`.
-    /// We check the byte classes (tokens, separators, quoted strings) and, above all,
-    /// that no CR or LF hides inside; the extension's meaning is ignored.
+    /// Extension grammar (RFC 9112 §7.1.1):
+    /// `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`.
+    /// The meaning of extensions is ignored, but their syntax is checked byte by byte so no
+    /// CR, LF or stray byte can hide inside one.
     fn extension_step(&self, b: u8) -> Result<State, ParseError> {
-        Ok(match (self.state, b) {
-            (State::ExtensionEscape, b'\t' | b' '..=b'~' | 0x80..=0xff) => State::ExtensionQuoted,
-            (State::ExtensionQuoted, b'"') => State::Extension,
-            (State::ExtensionQuoted, b'\\') => State::ExtensionEscape,
-            (State::ExtensionQuoted, b'\t' | b' '..=b'~' | 0x80..=0xff) => State::ExtensionQuoted,
-            (State::Extension, b'\r') => State::SizeLf,
-            (State::Extension, b'"') => State::ExtensionQuoted,
-            (State::Extension, b';' | b'=' | b' ' | b'\t') => State::Extension,
-            (State::Extension, b) if is_tchar(b) => State::Extension,
+        let ws = b == b' ' || b == b'\t';
+        let qdtext = b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+        Ok(match self.state {
+            State::ExtBeforeName if ws => State::ExtBeforeName,
+            State::ExtBeforeName | State::ExtName if is_tchar(b) => State::ExtName,
+            State::ExtName | State::ExtAfterName if ws => State::ExtAfterName,
+            State::ExtName | State::ExtAfterName | State::ExtToken | State::ExtAfterValue if b == b';' => {
+                State::ExtBeforeName
+            }
+            State::ExtName | State::ExtAfterName | State::ExtToken | State::ExtAfterValue if b == b'\r' => {
+                State::SizeLf
+            }
+            State::ExtName | State::ExtAfterName if b == b'=' => State::ExtBeforeValue,
+            State::ExtBeforeValue if ws => State::ExtBeforeValue,
+            State::ExtBeforeValue if b == b'"' => State::ExtQuoted,
+            State::ExtBeforeValue | State::ExtToken if is_tchar(b) => State::ExtToken,
+            State::ExtToken | State::ExtAfterValue if ws => State::ExtAfterValue,
+            State::ExtQuoted if b == b'"' => State::ExtAfterValue,
+            State::ExtQuoted if b == b'\\' => State::ExtEscape,
+            State::ExtQuoted | State::ExtEscape if qdtext => State::ExtQuoted,
             _ => return Err(ParseError::InvalidChunkExtension),
         })
     }

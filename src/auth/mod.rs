@@ -50,6 +50,8 @@ pub struct AuthPolicy {
     pub query_token_routes: Vec<String>,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Read RFC 7239 `Forwarded` instead of `X-Forwarded-For`.
+    pub use_forwarded: bool,
 }
 
 impl AuthPolicy {
@@ -109,19 +111,25 @@ impl AuthPolicy {
             return peer;
         }
         let mut hops: Vec<IpAddr> = Vec::new();
-        if let Some(fwd) = head.header_str("forwarded") {
-            for element in fwd.split(',') {
-                for pair in element.split(';') {
-                    let Some((k, v)) = pair.trim().split_once('=') else { continue };
-                    if k.trim().eq_ignore_ascii_case("for")
-                        && let Some(ip) = parse_forwarded_node(v.trim())
-                    {
-                        hops.push(ip);
+        if self.use_forwarded {
+            for value in head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("forwarded")).map(|(_, v)| v) {
+                let Ok(fwd) = std::str::from_utf8(value) else { continue };
+                for element in fwd.split(',') {
+                    for pair in element.split(';') {
+                        let Some((k, v)) = pair.trim().split_once('=') else { continue };
+                        if k.trim().eq_ignore_ascii_case("for")
+                            && let Some(ip) = parse_forwarded_node(v.trim())
+                        {
+                            hops.push(ip);
+                        }
                     }
                 }
             }
-        } else if let Some(xff) = head.header_str("x-forwarded-for") {
-            hops.extend(xff.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+        } else {
+            for value in head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for")).map(|(_, v)| v) {
+                let Ok(xff) = std::str::from_utf8(value) else { continue };
+                hops.extend(xff.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+            }
         }
         // Right to left: the first hop that is not one of our proxies is the client.
         hops.iter().rev().copied().find(|ip| !self.is_trusted(*ip)).or_else(|| hops.first().copied()).unwrap_or(peer)

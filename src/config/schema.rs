@@ -110,6 +110,9 @@ pub struct GatewayConfig {
     /// CIDRs whose `X-Forwarded-For` / `Forwarded` is believed for the client address.
     #[serde(alias = "trustedProxies")]
     pub trusted_proxies: Vec<String>,
+    /// Which forwarding header a trusted proxy sets: `x-forwarded-for` (nginx's default) or
+    /// `forwarded` (RFC 7239). Only that one is read, so a client cannot inject the other.
+    pub forwarded_header: String,
     /// Origins allowed for CORS and browser clients, exact `scheme://host[:port]`.
     /// Localhost origins are always allowed; `*` and `null` are refused.
     #[serde(alias = "corsOrigins")]
@@ -200,6 +203,7 @@ impl Default for GatewayConfig {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
             cors_origins: Vec::new(),
             auth_token: None,
             tokens: Vec::new(),

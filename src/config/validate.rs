@@ -150,6 +150,14 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
             Err(why) => err(&format!("gateway.trusted_proxies[{i}]"), why),
         }
     }
+    let use_forwarded = match gw.forwarded_header.to_ascii_lowercase().as_str() {
+        "x-forwarded-for" => false,
+        "forwarded" => true,
+        other => {
+            err("gateway.forwarded_header", format!("{other:?} is not \"x-forwarded-for\" or \"forwarded\""));
+            false
+        }
+    };
     for (i, o) in gw.cors_origins.iter().enumerate() {
         if let Some(why) = origin_problem(o) {
             err(&format!("gateway.cors_origins[{i}]"), why);
@@ -260,6 +268,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
             open_all: no_tokens && gw.allow_public_bind,
             query_token_routes: gw.query_token_routes.clone(),
             trusted_proxies: trusted,
+            use_forwarded,
         },
         cors_origins: gw.cors_origins.clone(),
         debug_routes: gw.debug_routes,

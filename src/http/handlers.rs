@@ -69,7 +69,7 @@ fn ready(app: &App) -> Response {
     let draining = app.shutting_down();
     let queue_full = app.pool.depth() >= app.pool.capacity();
     let ok = !draining && !queue_full;
-    json(
+    let response = json(
         if ok { 200 } else { 503 },
         &serde_json::json!({
             "status": if ok { "ready" } else { "not_ready" },
@@ -79,7 +79,8 @@ fn ready(app: &App) -> Response {
                 { "name": "worker_queue", "ok": !queue_full, "depth": app.pool.depth(), "capacity": app.pool.capacity() },
             ],
         }),
-    )
+    );
+    if ok { response } else { response.with_header("Retry-After", "1") }
 }
 
 /// Package a worker route as a job.

@@ -84,8 +84,15 @@ impl App {
         if *n as usize >= self.settings.max_connections_per_ip {
             return Err(crate::metrics::Reject::PerIpConnections);
         }
+        // Reactors race for the last places: reserve atomically, give back on overshoot.
+        if self.conns_total.fetch_add(1, Ordering::Relaxed) >= self.settings.max_connections {
+            self.conns_total.fetch_sub(1, Ordering::Relaxed);
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+            return Err(crate::metrics::Reject::MaxConnections);
+        }
         *n += 1;
-        self.conns_total.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -134,7 +141,7 @@ impl App {
             worker_queue_depth: self.pool.depth(),
             worker_queue_capacity: self.pool.capacity(),
             workers_busy: self.pool.busy(),
-            log_queue_depth: self.logger.queue_depth(),
+            log_queue_chunks: self.logger.queued_chunks(),
         }
     }
 }

@@ -87,9 +87,9 @@ impl Logger {
         level <= self.level
     }
 
-    /// Lines waiting for the writer (approximate: chunks × lines per chunk bound).
+    /// Chunks (batches of lines from one loop iteration) waiting for the writer.
     #[must_use]
-    pub fn queue_depth(&self) -> usize {
+    pub fn queued_chunks(&self) -> usize {
         self.queue.len()
     }
 

@@ -24,7 +24,8 @@ const LATENCY_BUCKETS_US: [u64; 14] =
 /// Why a connection or request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
-    /// Accept paused at `max_connections`, or a connection closed at accept because of it.
+    /// Accept paused at `max_connections` (counted once per pause), or a connection closed at
+    /// accept because another reactor took the last place first.
     MaxConnections,
     /// Over `max_connections_per_ip`.
     PerIpConnections,
@@ -108,8 +109,8 @@ pub struct Gauges {
     pub worker_queue_capacity: usize,
     /// Jobs being executed right now.
     pub workers_busy: usize,
-    /// Lines waiting for the log writer.
-    pub log_queue_depth: usize,
+    /// Batches of log lines waiting for the writer.
+    pub log_queue_chunks: usize,
 }
 
 impl Metrics {
@@ -225,7 +226,7 @@ impl Metrics {
             ("talon_worker_queue_depth", "Jobs waiting for a worker.", gauges.worker_queue_depth),
             ("talon_worker_queue_capacity", "Bound of the worker queue.", gauges.worker_queue_capacity),
             ("talon_workers_busy", "Jobs being executed.", gauges.workers_busy),
-            ("talon_log_queue_depth", "Log lines waiting for the writer.", gauges.log_queue_depth),
+            ("talon_log_queue_chunks", "Batches of log lines waiting for the writer.", gauges.log_queue_chunks),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }

@@ -123,13 +123,8 @@ fn move_seed_aliases(config: &mut Config) {
     if let Some(bytes) = gw.ws_max_message_bytes.take() {
         gw.ws.max_message_bytes = bytes;
     }
-    if let Some(v) = gw.ws_message_rate_limit.take() {
-        if let Some(n) = v.get("maxMessages").and_then(serde_json::Value::as_u64) {
-            gw.ws.message_rate_limit.max_messages = u32::try_from(n).unwrap_or(u32::MAX);
-        }
-        if let Some(n) = v.get("windowMs").and_then(serde_json::Value::as_u64) {
-            gw.ws.message_rate_limit.window_ms = n;
-        }
+    if let Some(limit) = gw.ws_message_rate_limit.take() {
+        gw.ws.message_rate_limit = limit;
     }
 }
 

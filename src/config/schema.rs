@@ -3,8 +3,10 @@
 //! Guarantees: unknown keys are refused (`deny_unknown_fields` everywhere), every key is
 //! optional with the default of `shared/CONFIG.md`, and the seed systems' key names are
 //! accepted as aliases where they mean the same thing (listed in docs/COMPAT.md).
-//! Sections used by later subsystems (ingest, channels, agent, providers, models, store)
-//! are parsed and validated now so a config written for them is not refused.
+//! Sections owned by later subsystems are handled in two ways: `ingest`, `store`,
+//! `gateway.ws` and `gateway.sse` have typed schemas already (unknown keys refused);
+//! `channels`, `agent`, `providers`, `models` and `ingest.hooks` must be JSON objects but
+//! their contents are only checked once the subsystem that reads them lands.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,7 +138,8 @@ pub struct GatewayConfig {
     pub shutdown_grace_ms: u64,
     /// Connection timeouts and request size limits.
     pub limits: LimitsConfig,
-    /// Per-IP HTTP rate limit (token bucket). `/health` and `/api/health` are exempt.
+    /// Per-IP HTTP rate limit (token bucket). The health routes (`/health`, `/api/health`,
+    /// `/healthz`, `/ready`, `/readyz`) are exempt.
     #[serde(alias = "rateLimit")]
     pub rate_limit: RateLimitConfig,
     /// Failed-authentication limiter per IP.
@@ -152,9 +155,9 @@ pub struct GatewayConfig {
     /// Comis's key for the body limit; moved to `limits.max_body_bytes` at load.
     #[serde(rename = "httpBodyLimitBytes", skip_serializing)]
     pub http_body_limit_bytes: Option<u64>,
-    /// Comis's WebSocket keys, kept for the WebSocket subsystem.
+    /// Comis's WebSocket rate limit; moved to `ws.message_rate_limit` at load.
     #[serde(rename = "wsMessageRateLimit", skip_serializing)]
-    pub ws_message_rate_limit: Option<Value>,
+    pub ws_message_rate_limit: Option<WsRateLimitConfig>,
     /// Comis's WebSocket message size key, kept for the WebSocket subsystem.
     #[serde(rename = "wsMaxMessageBytes", skip_serializing)]
     pub ws_max_message_bytes: Option<u64>,

@@ -42,6 +42,9 @@ fn refusals_name_the_path() {
         (r#"{"gateway":{"io_threads":"many"}}"#, "gateway.io_threads"),
         (r#"{"logging":{"level":"loud"}}"#, "logging.level"),
         (r#"{"gateway":{"tls":{"certPath":"/c.pem"}}}"#, "gateway.tls"),
+        (r#"{"agent":42}"#, "agent"),
+        (r#"{"gateway":{"wsMessageRateLimit":{"maxMessages":"x"}}}"#, "gateway.wsMessageRateLimit.maxMessages"),
+        (r#"{"gateway":{"wsMessageRateLimit":{"burst":1}}}"#, "gateway.wsMessageRateLimit"),
         (r#"{"gateway":{"auth_token":{"env":"TALON_TEST_MISSING"}}}"#, "gateway.auth_token"),
     ];
     for (json, path) in cases {

@@ -134,6 +134,17 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
         );
     }
 
+    for (name, v) in [
+        ("channels", &c.channels),
+        ("agent", &c.agent),
+        ("providers", &c.providers),
+        ("models", &c.models),
+        ("ingest.hooks", &c.ingest.hooks),
+    ] {
+        if !v.is_object() && !v.is_null() {
+            err(name, "must be a JSON object".into());
+        }
+    }
     if gw.tls.as_ref().is_some_and(|v| !v.is_null()) {
         err(
             "gateway.tls",

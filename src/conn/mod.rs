@@ -28,9 +28,13 @@ use crate::workers::ReplyTo;
 
 /// Output queued past this stops request processing until the client reads.
 pub const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Reads per wake-up before a connection yields to the others (fairness, as sozu's
+/// `MAX_LOOP_ITERATIONS`); a connection with more input is revisited next iteration.
+const MAX_READS_PER_WAKEUP: usize = 16;
 /// How long input is drained after a final response before the socket is closed.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// A write buffer bigger than this is released once empty, so idle connections stay small.
+/// A buffer bigger than this is released once empty (or shrunk once mostly empty), so idle
+/// connections stay small.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
 /// Why a deadline fired.
@@ -189,8 +193,15 @@ impl Connection {
         self.pump(cx)
     }
 
-    /// Read, process and write until nothing more can be done now.
+    /// Whether the socket may hold more input that this connection can take now.
+    #[must_use]
+    pub fn wants_read(&self) -> bool {
+        self.readable && !self.read_closed && self.can_read()
+    }
+
+    /// Read, process and write until nothing more can be done now, or the fairness bound.
     fn pump(&mut self, cx: &mut Cx<'_>) -> Status {
+        let mut reads = 0usize;
         loop {
             let body_phase = matches!(self.phase, Phase::Body(_));
             if self.can_process() && !self.rbuf.is_empty() && (self.parse_pending || body_phase) {
@@ -206,9 +217,10 @@ impl Connection {
                     _ => {}
                 }
             }
-            if !self.readable || self.read_closed || !self.can_read() {
+            if !self.wants_read() || reads >= MAX_READS_PER_WAKEUP {
                 break;
             }
+            reads += 1;
             // The read buffer is lent out of `cx` while `advance` borrows `cx` mutably.
             let scratch = std::mem::take(&mut cx.scratch);
             let result = self.socket.read(scratch);
@@ -285,6 +297,12 @@ impl Connection {
         let used = self.advance(cx, &buf);
         let mut buf = buf;
         buf.drain(..used.min(buf.len()));
+        // Give back what a burst of input grew, so an idle connection holds no buffer.
+        if buf.is_empty() {
+            buf = Vec::new();
+        } else if buf.capacity() > KEEP_WRITE_CAPACITY && buf.len() < buf.capacity() / 4 {
+            buf.shrink_to_fit();
+        }
         self.rbuf = buf;
     }
 

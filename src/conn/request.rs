@@ -194,6 +194,10 @@ impl Connection {
             && !cx.app.shutting_down()
             && self.served < limits.max_requests_per_connection;
         let before = self.wbuf.len();
+        if self.pending_output() == 0 {
+            // The write deadline measures stalls of this output, not time since the last one.
+            self.last_write = cx.now;
+        }
         let opts = EncodeOptions { head_only: meta.head_only, keep_alive, date: cx.date };
         match meta.cors_origin {
             Some(origin) => {

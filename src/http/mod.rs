@@ -116,8 +116,12 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
                 );
             }
             AuthOutcome::Invalid => {
-                if !exempt {
-                    let _ = app.auth_limiter.lock().record_failure(client_ip, now);
+                if !exempt
+                    && let Verdict::Deny { retry_after, table_full: true } =
+                        app.auth_limiter.lock().record_failure(client_ip, now)
+                {
+                    // The failure could not be recorded: refuse rather than let it go uncounted.
+                    return refuse(spec.id, GatewayError::AuthLockedOut { retry_after }, Some(Reject::RateLimiterFull));
                 }
                 return refuse(
                     spec.id,

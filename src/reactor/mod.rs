@@ -47,7 +47,7 @@ pub struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
     app: Arc<App>,
-    slab: Slab,
+    slab: Slab<Connection>,
     timers: Timers,
     completions: Receiver<Completion>,
     reply: ReplyTo,
@@ -58,6 +58,8 @@ pub struct Reactor {
     date_secs: u64,
     date: Vec<u8>,
     accept_paused: bool,
+    /// Connections that stopped at the fairness bound with input left; revisited next.
+    busy: Vec<usize>,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
 }
@@ -88,6 +90,7 @@ impl Reactor {
             date_secs: 0,
             date: Vec::new(),
             accept_paused: false,
+            busy: Vec::new(),
             accept_retry_at: None,
             drain_deadline: None,
         })
@@ -114,6 +117,9 @@ impl Reactor {
             }
             let now = Instant::now();
             self.refresh_date();
+            for token in std::mem::take(&mut self.busy) {
+                self.with_conn(token, now, |conn, cx| conn.on_ready(cx, false, false));
+            }
             for event in &events {
                 match event.token() {
                     LISTENER => self.accept(now),
@@ -150,6 +156,9 @@ impl Reactor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.busy.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let mut next = self.timers.next();
         if self.accept_paused {
             next = Some(next.map_or(now + ACCEPT_RETRY, |t| t.min(now + ACCEPT_RETRY)));
@@ -181,6 +190,9 @@ impl Reactor {
 
     fn schedule(&mut self, token: usize) {
         let Some(conn) = self.slab.get_mut(token) else { return };
+        if conn.wants_read() && !self.busy.contains(&token) {
+            self.busy.push(token);
+        }
         if let Some((at, _)) = conn.deadline(&self.app)
             && conn.scheduled.is_none_or(|s| at < s)
         {
@@ -223,7 +235,11 @@ impl Reactor {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let token = self.slab.insert_with(|t| Box::new(Connection::new(stream, peer, t, now)));
+                    let Some(token) = self.slab.insert_with(|t| Box::new(Connection::new(stream, peer, t, now))) else {
+                        self.app.close_connection(peer.ip());
+                        self.app.metrics.reject(Reject::MaxConnections);
+                        continue;
+                    };
                     self.app.metrics.connection_opened();
                     let registry = self.poll.registry();
                     let registered = self.slab.get_mut(token).is_some_and(|conn| {

@@ -18,6 +18,8 @@ pub const MAX_SLOTS: usize = INDEX_MASK;
 /// High half: the generation, wrapping below the top bit so a token can never equal a
 /// reserved one.
 const GENERATION_MASK: usize = (1 << (usize::BITS - INDEX_BITS - 1)) - 1;
+// A connection token can never collide with a reserved one.
+const _: () = assert!((GENERATION_MASK << INDEX_BITS | INDEX_MASK) < WAKER.0);
 
 #[derive(Debug)]
 struct Slot<T> {
@@ -125,6 +127,5 @@ mod tests {
             slab.remove(last);
         }
         assert!(last >> INDEX_BITS <= GENERATION_MASK);
-        assert!(GENERATION_MASK << INDEX_BITS < WAKER.0);
     }
 }

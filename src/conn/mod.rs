@@ -126,6 +126,8 @@ pub struct Connection {
     /// Buffered input may hold a complete head: set when a newline or a size limit arrives,
     /// so a client trickling a head byte by byte does not make us re-parse it per byte.
     parse_pending: bool,
+    /// The poller reported the peer's FIN (or an error); the EOF is still to be read.
+    peer_hup: bool,
     /// Earliest deadline this connection has in the reactor's timer heap.
     pub scheduled: Option<Instant>,
 }
@@ -152,6 +154,7 @@ impl Connection {
             linger_until: None,
             drain: false,
             parse_pending: false,
+            peer_hup: false,
             scheduled: None,
         }
     }
@@ -182,10 +185,14 @@ impl Connection {
         self.drain = true;
     }
 
-    /// The socket became readable and/or writable.
-    pub fn on_ready(&mut self, cx: &mut Cx<'_>, readable: bool, writable: bool) -> Status {
+    /// The socket became readable and/or writable; `hup` when the peer shut its side
+    /// (then reads continue until they return 0, even after a short read).
+    pub fn on_ready(&mut self, cx: &mut Cx<'_>, readable: bool, writable: bool, hup: bool) -> Status {
         if readable {
             self.readable = true;
+        }
+        if hup {
+            self.peer_hup = true;
         }
         if writable && self.flush(cx.now).is_err() {
             return Status::Close;
@@ -203,8 +210,7 @@ impl Connection {
     fn pump(&mut self, cx: &mut Cx<'_>) -> Status {
         let mut reads = 0usize;
         loop {
-            let body_phase = matches!(self.phase, Phase::Body(_));
-            if self.can_process() && !self.rbuf.is_empty() && (self.parse_pending || body_phase) {
+            if self.has_buffered_work() {
                 self.process_buffered(cx);
             }
             if self.flush(cx.now).is_err() {
@@ -216,6 +222,11 @@ impl Connection {
                     Phase::Lingering if self.read_closed => return Status::Close,
                     _ => {}
                 }
+            }
+            // Output drained while requests were buffered behind it: answer them before
+            // reading more (no further event may come for input we already hold).
+            if self.has_buffered_work() {
+                continue;
             }
             if !self.wants_read() || reads >= MAX_READS_PER_WAKEUP {
                 break;
@@ -231,6 +242,12 @@ impl Connection {
                 }
                 Ok(n) => {
                     self.last_read = cx.now;
+                    // A short read emptied the socket: with edge-triggered epoll the next byte
+                    // raises a new event, so skip the read that would only say WouldBlock
+                    // (nginx does the same; it saves one syscall per request).
+                    if n < scratch.len() && !self.peer_hup {
+                        self.readable = false;
+                    }
                     if !matches!(self.phase, Phase::Lingering) {
                         let data = scratch.get(..n).unwrap_or_default();
                         if self.rbuf.is_empty() {
@@ -282,6 +299,12 @@ impl Connection {
         if data.contains(&b'\n') || crossed_line_limit || self.rbuf.len() > l.max_header_bytes {
             self.parse_pending = true;
         }
+    }
+
+    /// Buffered input that can be processed now.
+    fn has_buffered_work(&self) -> bool {
+        let body_phase = matches!(self.phase, Phase::Body(_));
+        self.can_process() && !self.rbuf.is_empty() && (self.parse_pending || body_phase)
     }
 
     fn can_process(&self) -> bool {

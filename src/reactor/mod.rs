@@ -118,16 +118,17 @@ impl Reactor {
             let now = Instant::now();
             self.refresh_date();
             for token in std::mem::take(&mut self.busy) {
-                self.with_conn(token, now, |conn, cx| conn.on_ready(cx, false, false));
+                self.with_conn(token, now, |conn, cx| conn.on_ready(cx, false, false, false));
             }
             for event in &events {
                 match event.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
                     Token(token) => {
-                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                        let hup = event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || hup;
                         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-                        self.with_conn(token, now, |conn, cx| conn.on_ready(cx, readable, writable));
+                        self.with_conn(token, now, |conn, cx| conn.on_ready(cx, readable, writable, hup));
                     }
                 }
             }

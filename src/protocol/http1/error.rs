@@ -51,7 +51,8 @@ pub enum ParseError {
     UnsupportedVersion,
     /// The CONNECT method, which an origin gateway does not tunnel.
     ConnectNotSupported,
-    /// A chunk-size line is empty, too long or holds a non-hex byte.
+    /// A chunk-size line is empty, too long, holds a non-hex byte, or ends in a CR that is
+    /// not followed by LF (so a bare CR inside an extension lands here too).
     InvalidChunkSize,
     /// A chunk extension breaks the RFC 9112 grammar (bare CR or LF included).
     InvalidChunkExtension,

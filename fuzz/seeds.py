@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Write the named seed corpora in fuzz/corpus/<target>/ (idempotent; run from anywhere).
+
+http1_head seeds are raw request bytes. http1_chunked seeds are
+[split selector byte][mode byte][body bytes] as fuzz/src/lib.rs `check_chunked` reads them:
+mode even = chunked, odd = Content-Length; mode >> 1 picks the limits (0: small, 1: large).
+"""
+
+import os
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+FIXTURES = HERE.parent / "proto" / "http1" / "fixtures"
+
+
+def req(*lines, body=b""):
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+HEAD = {
+    "get_simple": req("GET / HTTP/1.1", "Host: example.com"),
+    "get_health_curl": (FIXTURES / "get_curl.http").read_bytes(),
+    "get_browser": (FIXTURES / "get_browser.http").read_bytes(),
+    "post_webhook_head": (FIXTURES / "post_webhook_head.http").read_bytes(),
+    "post_cl": req("POST /webhooks/github HTTP/1.1", "Host: example.com", "Content-Type: application/json",
+                   "Content-Length: 13", body=b'{"ping":true}'),
+    "chunked_ext": req("POST /upload HTTP/1.1", "Host: example.com", "Transfer-Encoding: chunked",
+                       body=b'5;name="v a l";x=y\r\nhello\r\n0\r\n\r\n'),
+    "chunked_trailers": (FIXTURES / "post_chunked.http").read_bytes(),
+    "cl_te_conflict": req("POST / HTTP/1.1", "Host: example.com", "Content-Length: 4", "Transfer-Encoding: chunked",
+                          body=b"0\r\n\r\n"),
+    "te_cl_conflict": req("POST / HTTP/1.1", "Host: example.com", "Transfer-Encoding: chunked", "Content-Length: 4",
+                          body=b"0\r\n\r\n"),
+    "bare_lf": b"GET / HTTP/1.1\nHost: example.com\n\n",
+    "bare_lf_one_line": b"GET / HTTP/1.1\r\nHost: example.com\nX: y\r\n\r\n",
+    "bare_cr": b"GET / HTTP/1.1\r\nHost: example.com\rX: y\r\n\r\n",
+    "obs_fold": req("GET / HTTP/1.1", "Host: example.com", "X-Long: first", " second"),
+    "space_before_colon": req("GET / HTTP/1.1", "Host : example.com"),
+    "dup_cl": req("POST / HTTP/1.1", "Host: example.com", "Content-Length: 3", "Content-Length: 3", body=b"abc"),
+    "cl_list": req("POST / HTTP/1.1", "Host: example.com", "Content-Length: 3, 3", body=b"abc"),
+    "cl_plus": req("POST / HTTP/1.1", "Host: example.com", "Content-Length: +3", body=b"abc"),
+    "cl_overflow": req("POST / HTTP/1.1", "Host: example.com", "Content-Length: 18446744073709551616"),
+    "dup_host": req("GET / HTTP/1.1", "Host: a.example", "Host: b.example"),
+    "missing_host": req("GET / HTTP/1.1", "Accept: */*"),
+    "http10_no_host": req("GET / HTTP/1.0"),
+    "http10_keepalive": req("GET / HTTP/1.0", "Connection: keep-alive"),
+    "te_http10": req("POST / HTTP/1.0", "Transfer-Encoding: chunked", body=b"0\r\n\r\n"),
+    "te_not_final": req("POST / HTTP/1.1", "Host: example.com", "Transfer-Encoding: chunked, gzip"),
+    "te_twice": req("POST / HTTP/1.1", "Host: example.com", "Transfer-Encoding: chunked",
+                    "Transfer-Encoding: chunked"),
+    "te_empty": req("POST / HTTP/1.1", "Host: example.com", "Transfer-Encoding: "),
+    "te_gzip_chunked": req("POST / HTTP/1.1", "Host: example.com", "Transfer-Encoding: gzip, chunked"),
+    "connect": req("CONNECT example.com:443 HTTP/1.1", "Host: example.com:443"),
+    "options_star": req("OPTIONS * HTTP/1.1", "Host: example.com"),
+    "get_star": req("GET * HTTP/1.1", "Host: example.com"),
+    "absolute_form": req("GET http://example.com/a/b?c=d HTTP/1.1", "Host: other.example"),
+    "fragment": req("GET /a#frag HTTP/1.1", "Host: example.com"),
+    "http09": b"GET /\r\n\r\n",
+    "http2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "http12": req("GET / HTTP/1.2", "Host: example.com"),
+    "leading_crlf": b"\r\n\r\n" + req("GET / HTTP/1.1", "Host: example.com"),
+    "expect_continue": req("POST /upload HTTP/1.1", "Host: example.com", "Content-Length: 5",
+                           "Expect: 100-continue"),
+    "expect_other": req("POST /upload HTTP/1.1", "Host: example.com", "Expect: 200-ok"),
+    "upgrade_websocket": req("GET /ws HTTP/1.1", "Host: example.com", "Connection: keep-alive, Upgrade",
+                             "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="),
+    "connection_close": req("GET / HTTP/1.1", "Host: example.com", "Connection: close"),
+    "nul_in_value": b"GET / HTTP/1.1\r\nHost: example.com\r\nX: a\x00b\r\n\r\n",
+    "host_bad_char": req("GET / HTTP/1.1", "Host: exa mple.com"),
+    "many_headers": req("GET / HTTP/1.1", "Host: example.com", *[f"X-H{i}: {i}" for i in range(120)]),
+    "long_request_line": req("GET /" + "a" * 9000 + " HTTP/1.1", "Host: example.com"),
+    "partial_head": b"GET /health HTTP/1.1\r\nHost: exam",
+    "pipelined": req("GET /a HTTP/1.1", "Host: example.com") + req("GET /b HTTP/1.1", "Host: example.com"),
+    "lowercase_method": req("get / HTTP/1.1", "Host: example.com"),
+    "utf8_target": req("GET /caf\u00e9 HTTP/1.1", "Host: example.com"),
+    "obs_text_value": b"GET / HTTP/1.1\r\nHost: example.com\r\nX: caf\xe9\r\n\r\n",
+}
+
+
+def chunked(split, body, mode=2):
+    return bytes([split, mode]) + body
+
+
+CHUNKED = {
+    "simple": chunked(128, b"5\r\nhello\r\n0\r\n\r\n"),
+    "chunked_ext": chunked(40, b'5;name="v \\"a\\" l";x=y ; z\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'),
+    "chunked_trailers": chunked(200, (FIXTURES / "chunked_body.bin").read_bytes()),
+    "chunked_trailers_small_limit": chunked(100, (FIXTURES / "chunked_body.bin").read_bytes(), mode=0),
+    "empty_chunk_size": chunked(10, b"\r\nhello\r\n0\r\n\r\n"),
+    "huge_chunk": chunked(20, b"ffffffffffffffff\r\n" + b"x" * 64),
+    "size_17_digits": chunked(20, b"10000000000000000\r\n"),
+    "size_leading_zeros": chunked(90, b"0000000000000005\r\nhello\r\n0\r\n\r\n"),
+    "size_0x": chunked(3, b"0x5\r\nhello\r\n0\r\n\r\n"),
+    "size_negative": chunked(3, b"-5\r\nhello\r\n0\r\n\r\n"),
+    "size_space_then_ext": chunked(50, b"5 \t;a=b\r\nhello\r\n0\r\n\r\n"),
+    "ext_bare_lf": chunked(30, b"5;a=b\nhello\r\n0\r\n\r\n"),
+    "ext_bare_cr": chunked(30, b"5;a\rb\r\nhello\r\n0\r\n\r\n"),
+    "ext_quoted_lf": chunked(30, b'5;a="x\ny"\r\nhello\r\n0\r\n\r\n'),
+    "ext_too_long": chunked(128, b"1;" + b"a" * 1100 + b"\r\nx\r\n0\r\n\r\n", mode=2),
+    "lf_only_lines": chunked(60, b"5\nhello\n0\n\n"),
+    "data_no_crlf": chunked(60, b"5\r\nhelloX0\r\n\r\n"),
+    "data_longer_than_size": chunked(60, b"3\r\nhello\r\n0\r\n\r\n"),
+    "last_chunk_no_final_crlf": chunked(200, b"5\r\nhello\r\n0\r\n"),
+    "trailer_obs_fold": chunked(70, b"0\r\nX-A: 1\r\n continued\r\n\r\n"),
+    "trailer_no_colon": chunked(70, b"0\r\nX-A 1\r\n\r\n"),
+    "trailer_ctl": chunked(70, b"0\r\nX-A: a\x01b\r\n\r\n"),
+    "trailer_too_large": chunked(70, b"0\r\nX-Long: " + b"v" * 64 + b"\r\n\r\n", mode=0),
+    "body_too_large_small_limit": chunked(70, b"41\r\n" + b"y" * 65 + b"\r\n0\r\n\r\n", mode=0),
+    "many_small_chunks": chunked(77, b"".join(b"1\r\n" + bytes([97 + i % 26]) + b"\r\n" for i in range(64))
+                                 + b"0\r\n\r\n"),
+    "next_request_after_body": chunked(255, b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "content_length_exact": bytes([128, 3]) + b"0123456789" + b"\x0a",
+    "content_length_short_input": bytes([64, 3]) + b"ab" + b"\x40",
+    "content_length_over_limit": bytes([64, 1]) + b"ab" + b"\x41",
+}
+
+
+def write(target, seeds):
+    d = HERE / "corpus" / target
+    d.mkdir(parents=True, exist_ok=True)
+    for name, data in seeds.items():
+        (d / name).write_bytes(data)
+    return len(seeds)
+
+
+if __name__ == "__main__":
+    n = write("http1_head", HEAD) + write("http1_chunked", CHUNKED)
+    print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

@@ -1,0 +1,164 @@
+//! Replays every fuzz seed (`fuzz/corpus/<target>/*`) and committed crash regression
+//! (`fuzz/regressions/<target>/*`) through the same checks the cargo-fuzz targets run, so CI
+//! exercises the corpora on stable without cargo-fuzz or a sanitizer. A few named seeds also
+//! carry an expected outcome, so a seed cannot silently stop testing what its name says.
+
+#[path = "../fuzz/src/lib.rs"]
+mod checks;
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, parse_head};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// Fuzz target names, read from the `[[bin]]` sections of fuzz/Cargo.toml.
+fn targets() -> Vec<String> {
+    let manifest = fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("fuzz/Cargo.toml");
+    let mut in_bin = false;
+    let mut names = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(v) = line.strip_prefix("name = ") {
+            names.push(v.trim_matches('"').to_owned());
+        }
+    }
+    names
+}
+
+fn check_for(target: &str) -> fn(&[u8]) {
+    match target {
+        "http1_head" => checks::check_head,
+        "http1_chunked" => checks::check_chunked,
+        other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
+    }
+}
+
+/// Regular files under `dir` (not recursive; hidden files such as .gitattributes skipped).
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_target_has_a_seed_corpus() {
+    let targets = targets();
+    assert_eq!(targets, ["http1_head", "http1_chunked"], "fuzz/Cargo.toml targets changed: update this test");
+    for t in &targets {
+        let n = inputs(&fuzz_dir().join("corpus").join(t)).len();
+        assert!(n >= 10, "fuzz/corpus/{t} has only {n} seeds");
+    }
+}
+
+#[test]
+fn corpus_and_regressions_pass_the_fuzz_checks() {
+    let mut failures = Vec::new();
+    let mut replayed = 0;
+    for target in targets() {
+        let check = check_for(&target);
+        for kind in ["corpus", "regressions"] {
+            for file in inputs(&fuzz_dir().join(kind).join(&target)) {
+                let data = fs::read(&file).expect("readable corpus file");
+                replayed += 1;
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&data))) {
+                    let msg = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default();
+                    failures.push(format!("{}: {msg}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(replayed > 0, "no corpus files found under {}", fuzz_dir().display());
+    assert!(failures.is_empty(), "{} of {replayed} inputs failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = fuzz_dir().join("corpus").join(target).join(name);
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn named_head_seeds_mean_what_they_say() {
+    let limits = HeadLimits::default();
+    let framing = |name: &str| match parse_head(&seed("http1_head", name), &limits) {
+        Ok(Some((head, _))) => head.framing,
+        other => panic!("{name}: expected a head, got {other:?}"),
+    };
+    assert_eq!(framing("get_simple"), BodyFraming::None);
+    assert_eq!(framing("post_cl"), BodyFraming::Length(13));
+    assert_eq!(framing("chunked_ext"), BodyFraming::Chunked);
+    assert_eq!(framing("chunked_trailers"), BodyFraming::Chunked);
+    assert!(matches!(parse_head(&seed("http1_head", "partial_head"), &limits), Ok(None)));
+    let rejected = [
+        ("cl_te_conflict", ParseError::ContentLengthWithTransferEncoding),
+        ("te_cl_conflict", ParseError::ContentLengthWithTransferEncoding),
+        ("bare_lf", ParseError::BareLineFeed),
+        ("obs_fold", ParseError::InvalidHeaderName),
+        ("space_before_colon", ParseError::InvalidHeaderName),
+        ("dup_cl", ParseError::DuplicateContentLength),
+        ("dup_host", ParseError::DuplicateHost),
+        ("missing_host", ParseError::MissingHost),
+        ("te_http10", ParseError::TransferEncodingOnHttp10),
+        ("te_not_final", ParseError::ChunkedNotFinal),
+        ("connect", ParseError::ConnectNotSupported),
+        ("long_request_line", ParseError::RequestLineTooLong),
+        ("many_headers", ParseError::TooManyHeaders),
+    ];
+    for (name, want) in rejected {
+        match parse_head(&seed("http1_head", name), &limits) {
+            Err(e) => assert_eq!(e, want, "{name}"),
+            other => panic!("{name}: expected {want:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn named_chunked_seeds_mean_what_they_say() {
+    // Seeds are [split selector][mode][body]; mode 2 = chunked with the large limits.
+    let decode = |name: &str| {
+        let data = seed("http1_chunked", name);
+        assert_eq!(data.get(1), Some(&2), "{name}: expected mode 2");
+        let mut out = Vec::new();
+        let r = BodyDecoder::chunked(1 << 20, 8192).decode(data.get(2..).unwrap_or_default(), &mut out);
+        (r, out)
+    };
+    let (r, out) = decode("simple");
+    assert!(r.is_ok_and(|p| p.done), "simple: {r:?}");
+    assert_eq!(out, b"hello");
+    let (r, out) = decode("chunked_trailers");
+    assert!(r.is_ok_and(|p| p.done), "chunked_trailers: {r:?}");
+    assert_eq!(out, include_bytes!("../proto/http1/fixtures/chunked_body.decoded"));
+    let (r, _) = decode("next_request_after_body");
+    assert_eq!(r.map(|p| (p.consumed, p.done)), Ok((13, true)), "decoder must stop at the body's end");
+    let rejected = [
+        ("empty_chunk_size", ParseError::InvalidChunkSize),
+        ("huge_chunk", ParseError::BodyTooLarge),
+        ("size_17_digits", ParseError::InvalidChunkSize),
+        ("size_0x", ParseError::InvalidChunkSize),
+        ("ext_bare_lf", ParseError::InvalidChunkExtension),
+        ("ext_too_long", ParseError::InvalidChunkExtension),
+        ("lf_only_lines", ParseError::InvalidChunkSize),
+        ("data_no_crlf", ParseError::InvalidChunkData),
+        ("trailer_obs_fold", ParseError::InvalidTrailer),
+    ];
+    // A bare CR inside an extension ends the size line early, so the LF check reports it.
+    let (r, _) = decode("ext_bare_cr");
+    assert!(matches!(r, Err(ParseError::InvalidChunkSize | ParseError::InvalidChunkExtension)), "ext_bare_cr: {r:?}");
+    for (name, want) in rejected {
+        let (r, _) = decode(name);
+        assert_eq!(r, Err(want), "{name}");
+    }
+}

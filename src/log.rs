@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::config::{LogLevel, Settings};
 use crate::metrics::Metrics;
 use crate::protocol::http1::date::rfc3339_millis;
+use crate::protocol::http1::response::push_u64;
 
 /// Chunks (each holding one or more lines) queued for the writer.
 const CHUNK_QUEUE: usize = 1024;
@@ -132,6 +133,8 @@ pub struct LogBuffer {
     lines: usize,
     ts_ms: u64,
     ts: Vec<u8>,
+    client_ip: Option<IpAddr>,
+    client_text: String,
 }
 
 /// What one request line records.
@@ -203,23 +206,30 @@ impl LogBuffer {
             return;
         }
         self.refresh_timestamp();
-        let Self { buf: b, ts, .. } = self;
+        if self.client_ip != Some(r.client) {
+            self.client_ip = Some(r.client);
+            self.client_text = r.client.to_string();
+        }
+        let Self { buf: b, ts, client_text, .. } = self;
         if logger.json {
+            // Hand-assembled: this line is written once per request on the event loop.
             b.extend_from_slice(b"{\"ts\":\"");
             b.extend_from_slice(ts);
-            let _ = write!(
-                b,
-                "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"{:016x}\",\"method\":",
-                r.request_id
-            );
+            b.extend_from_slice(b"\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"");
+            push_hex16(b, r.request_id);
+            b.extend_from_slice(b"\",\"method\":");
             push_json_str(b, r.method);
             b.extend_from_slice(b",\"path\":");
             push_json_str(b, r.path);
-            let _ = writeln!(
-                b,
-                ",\"status\":{},\"bytes\":{},\"duration_us\":{},\"client\":\"{}\"}}",
-                r.status, r.bytes, r.duration_us, r.client
-            );
+            b.extend_from_slice(b",\"status\":");
+            push_u64(b, u64::from(r.status));
+            b.extend_from_slice(b",\"bytes\":");
+            push_u64(b, r.bytes as u64);
+            b.extend_from_slice(b",\"duration_us\":");
+            push_u64(b, r.duration_us);
+            b.extend_from_slice(b",\"client\":\"");
+            b.extend_from_slice(client_text.as_bytes());
+            b.extend_from_slice(b"\"}\n");
         } else {
             b.extend_from_slice(ts);
             let _ = writeln!(
@@ -272,6 +282,35 @@ fn level_name(level: LogLevel) -> &'static str {
 }
 
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        // Printable ASCII without quote or backslash needs no escaping (the common path).
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+fn push_hex16(out: &mut Vec<u8>, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        let nibble = ((n >> (shift * 4)) & 0xf) as usize;
+        out.push(DIGITS.get(nibble).copied().unwrap_or(b'0'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_fragments() {
+        let mut out = Vec::new();
+        push_json_str(&mut out, "/plain/path");
+        push_json_str(&mut out, "a\"b\\c\n\u{1}é");
+        push_hex16(&mut out, 0x1234_abcd);
+        assert_eq!(String::from_utf8(out).unwrap(), r#""/plain/path""a\"b\\c\n\u0001é"000000001234abcd"#);
+    }
 }

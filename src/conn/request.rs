@@ -159,8 +159,12 @@ impl Connection {
 
     /// A worker finished the request this connection is waiting on.
     pub fn on_completion(&mut self, cx: &mut Cx<'_>, response: &crate::protocol::http1::Response) -> Status {
+        if !matches!(self.phase, Phase::Waiting(_)) {
+            // Nothing is waiting for it (cannot happen while tokens carry generations, since a
+            // connection that stops waiting is closed); leave the connection as it is.
+            return Status::Open;
+        }
         let Phase::Waiting(inflight) = std::mem::replace(&mut self.phase, Phase::Idle) else {
-            // Not waiting (a completion after a timeout closed the request): nothing to do.
             return Status::Open;
         };
         self.finish(cx, &inflight, response);

@@ -112,7 +112,8 @@ pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
 /// The interim response sent before reading a body announced with `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+/// Append `n` in decimal (no allocation, no formatter machinery).
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -1,8 +1,9 @@
 //! Structured logs: one JSON (or text) line per event, written by a dedicated thread.
 //!
 //! Guarantees: the event loop never blocks on log I/O. Lines are formatted into a
-//! per-reactor buffer and handed to the writer thread once per loop iteration over a
-//! bounded queue; when the queue is full the lines are counted in
+//! per-reactor buffer and handed to the writer thread in chunks of up to
+//! [`LINES_PER_CHUNK`] lines, or after [`FLUSH_AFTER`] at the latest, over a bounded queue
+//! (few hand-offs, so the writer rarely preempts the event loop on a shared core); when the queue is full the lines are counted in
 //! `talon_log_lines_dropped_total`, never buffered without limit. Request lines carry
 //! the path without its query, so a `?token=` never reaches a log.
 
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
@@ -20,8 +21,10 @@ use crate::metrics::Metrics;
 use crate::protocol::http1::date::rfc3339_millis;
 use crate::protocol::http1::response::push_u64;
 
-/// Chunks (each holding one or more lines) queued for the writer.
-const CHUNK_QUEUE: usize = 1024;
+/// Lines per chunk handed to the writer thread.
+pub const LINES_PER_CHUNK: usize = 256;
+/// Longest a formatted line waits in a reactor before it is handed to the writer.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// The process logger.
 #[derive(Debug)]
@@ -59,7 +62,9 @@ impl Logger {
             }
             None => Box::new(std::io::stderr()),
         };
-        let (tx, rx) = bounded::<Vec<u8>>(CHUNK_QUEUE);
+        // `logging.queue_lines` bounds the lines in flight; the queue holds whole chunks.
+        let chunks = settings.log_queue_lines.div_ceil(LINES_PER_CHUNK).max(2);
+        let (tx, rx) = bounded::<Vec<u8>>(chunks);
         let writer_rx = rx.clone();
         let writer = std::thread::Builder::new().name("talon-log".into()).spawn(move || {
             for chunk in &writer_rx {
@@ -78,7 +83,7 @@ impl Logger {
             metrics,
             writer: Mutex::new(Some(writer)),
             queue: rx,
-            max_lines_per_chunk: settings.log_queue_lines.div_ceil(CHUNK_QUEUE).max(1),
+            max_lines_per_chunk: LINES_PER_CHUNK.min(settings.log_queue_lines).max(1),
         }))
     }
 
@@ -135,6 +140,7 @@ pub struct LogBuffer {
     ts: Vec<u8>,
     client_ip: Option<IpAddr>,
     client_text: String,
+    first_line_at: Option<Instant>,
 }
 
 /// What one request line records.
@@ -193,10 +199,7 @@ impl LogBuffer {
             }
             b.push(b'\n');
         }
-        self.lines += 1;
-        if self.lines >= logger.max_lines_per_chunk {
-            self.flush(logger);
-        }
+        self.count_line(logger);
     }
 
     /// Format the line for one finished request, straight into the buffer (this runs once
@@ -244,10 +247,7 @@ impl LogBuffer {
                 r.client
             );
         }
-        self.lines += 1;
-        if self.lines >= logger.max_lines_per_chunk {
-            self.flush(logger);
-        }
+        self.count_line(logger);
     }
 
     /// Format the current time as RFC 3339, at most once per millisecond.
@@ -259,8 +259,32 @@ impl LogBuffer {
         }
     }
 
+    fn count_line(&mut self, logger: &Logger) {
+        self.lines += 1;
+        if self.first_line_at.is_none() {
+            self.first_line_at = Some(Instant::now());
+        }
+        if self.lines >= logger.max_lines_per_chunk {
+            self.flush(logger);
+        }
+    }
+
+    /// When buffered lines must be handed over at the latest (for the reactor's poll timeout).
+    #[must_use]
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        self.first_line_at.map(|t| t + FLUSH_AFTER)
+    }
+
+    /// Hand the lines over if the oldest has waited [`FLUSH_AFTER`].
+    pub fn flush_if_due(&mut self, logger: &Logger, now: Instant) {
+        if self.flush_deadline().is_some_and(|t| now >= t) {
+            self.flush(logger);
+        }
+    }
+
     /// Hand the buffered lines to the writer thread.
     pub fn flush(&mut self, logger: &Logger) {
+        self.first_line_at = None;
         if self.lines == 0 {
             return;
         }

@@ -140,7 +140,7 @@ impl Reactor {
             }
             self.maybe_resume_accept(now);
             self.expire(now);
-            self.log.flush(&self.app.logger);
+            self.log.flush_if_due(&self.app.logger, now);
             if let Some(deadline) = self.drain_deadline {
                 if self.slab.is_empty() {
                     break;
@@ -164,7 +164,7 @@ impl Reactor {
         if self.accept_paused {
             next = Some(next.map_or(now + ACCEPT_RETRY, |t| t.min(now + ACCEPT_RETRY)));
         }
-        if let Some(t) = self.accept_retry_at.or(self.drain_deadline) {
+        for t in [self.accept_retry_at, self.drain_deadline, self.log.flush_deadline()].into_iter().flatten() {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         next.map(|t| t.saturating_duration_since(now))

@@ -69,6 +69,12 @@ impl TestServer {
         Self::gateway(json!({ "debug_routes": true }))
     }
 
+    /// Start a server from a whole configuration document given as JSON.
+    #[must_use]
+    pub fn from_doc(doc: Value) -> Self {
+        Self::from_value(doc)
+    }
+
     fn from_value(mut doc: Value) -> Self {
         let root = doc.as_object_mut().expect("config is a JSON object");
         let gw = root.entry("gateway").or_insert_with(|| json!({}));

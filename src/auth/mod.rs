@@ -14,6 +14,7 @@ pub mod token;
 use std::net::IpAddr;
 
 use crate::protocol::http1::RequestHead;
+use crate::protocol::http1::head::trim_ows as trim;
 pub use cidr::Cidr;
 pub use scope::{Scope, ScopeSet};
 pub use token::{TokenStore, constant_time_eq, token_weakness};
@@ -147,16 +148,6 @@ fn parse_forwarded_node(v: &str) -> Option<IpAddr> {
         return rest.split(']').next()?.parse().ok();
     }
     v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// The percent-decoded value of `name` in a query string.

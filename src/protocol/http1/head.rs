@@ -517,7 +517,9 @@ fn is_authority_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
+/// Strip optional whitespace (SP / HTAB) from both ends of a field value.
+#[must_use]
+pub fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }

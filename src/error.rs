@@ -127,7 +127,9 @@ impl GatewayError {
             Self::AuthLockedOut { .. } => "too many failed authentication attempts; locked out".into(),
             Self::Overloaded { what } => format!("{what} is full; retry later"),
             Self::HeaderTimeout => "request head not received within header_timeout_ms".into(),
-            Self::BodyTimeout => "request body stalled longer than body_idle_timeout_ms".into(),
+            Self::BodyTimeout => {
+                "request body stalled longer than body_idle_timeout_ms or took longer than body_timeout_ms".into()
+            }
             Self::ShuttingDown => "server is shutting down".into(),
             Self::Internal(m) => format!("internal error: {m}"),
         }

@@ -56,11 +56,12 @@ pub struct AuthPolicy {
 }
 
 impl AuthPolicy {
-    /// Decide who the request is. `client_ip` is the resolved client address.
+    /// Decide who the request is. `local` says the client is on this machine (see
+    /// [`AuthPolicy::is_local`]).
     #[must_use]
-    pub fn authenticate(&self, head: &RequestHead, client_ip: IpAddr) -> AuthOutcome {
+    pub fn authenticate(&self, head: &RequestHead, local: bool) -> AuthOutcome {
         if let Some(presented) = self.credential(head) {
-            if self.tokens.is_empty() && (self.open_all || (self.open_loopback && client_ip.is_loopback())) {
+            if self.tokens.is_empty() && (self.open_all || (self.open_loopback && local)) {
                 return AuthOutcome::Granted { identity: "open".into(), scopes: ScopeSet::ALL };
             }
             return match self.tokens.authenticate(&presented) {
@@ -72,7 +73,7 @@ impl AuthPolicy {
             if self.open_all {
                 return AuthOutcome::Granted { identity: "open".into(), scopes: ScopeSet::ALL };
             }
-            if self.open_loopback && client_ip.is_loopback() {
+            if self.open_loopback && local {
                 return AuthOutcome::Granted { identity: "loopback".into(), scopes: ScopeSet::ALL };
             }
         }
@@ -111,29 +112,54 @@ impl AuthPolicy {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let mut hops: Vec<IpAddr> = Vec::new();
+        // `None` marks a hop we cannot parse (`unknown`, an obfuscated `_name`, garbage).
+        let mut hops: Vec<Option<IpAddr>> = Vec::new();
         if self.use_forwarded {
             for value in head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("forwarded")).map(|(_, v)| v) {
-                let Ok(fwd) = std::str::from_utf8(value) else { continue };
+                let Ok(fwd) = std::str::from_utf8(value) else {
+                    hops.push(None);
+                    continue;
+                };
                 for element in fwd.split(',') {
                     for pair in element.split(';') {
                         let Some((k, v)) = pair.trim().split_once('=') else { continue };
-                        if k.trim().eq_ignore_ascii_case("for")
-                            && let Some(ip) = parse_forwarded_node(v.trim())
-                        {
-                            hops.push(ip);
+                        if k.trim().eq_ignore_ascii_case("for") {
+                            hops.push(parse_forwarded_node(v.trim()));
                         }
                     }
                 }
             }
         } else {
             for value in head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for")).map(|(_, v)| v) {
-                let Ok(xff) = std::str::from_utf8(value) else { continue };
-                hops.extend(xff.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+                let Ok(xff) = std::str::from_utf8(value) else {
+                    hops.push(None);
+                    continue;
+                };
+                hops.extend(xff.split(',').map(|s| s.trim().parse::<IpAddr>().ok()));
             }
         }
-        // Right to left: the first hop that is not one of our proxies is the client.
-        hops.iter().rev().copied().find(|ip| !self.is_trusted(*ip)).or_else(|| hops.first().copied()).unwrap_or(peer)
+        // Right to left, believing only our own proxies: the first hop that is not one of
+        // them is the client. A hop we cannot read ends the walk at the last proxy we trust:
+        // skipping it would let a client's forged hop to its left stand in for the client.
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop {
+                Some(ip) if self.is_trusted(*ip) => client = *ip,
+                Some(ip) => return *ip,
+                None => return client,
+            }
+        }
+        client
+    }
+
+    /// Whether the client may count as "on this machine" for open-loopback mode and the
+    /// loopback lockout exemption: a loopback address and no forwarding header at all. A
+    /// request that went through any reverse proxy (trusted or not, with a readable chain
+    /// or not) came from somewhere else, so it is never local.
+    #[must_use]
+    pub fn is_local(&self, client_ip: IpAddr, head: &RequestHead) -> bool {
+        client_ip.is_loopback()
+            && !["x-forwarded-for", "forwarded", "x-real-ip"].iter().any(|h| head.header(h).is_some())
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {

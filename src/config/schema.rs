@@ -244,6 +244,9 @@ pub struct LimitsConfig {
     pub header_timeout_ms: u64,
     /// Longest silence between two reads of a body. Expired: 408 and close.
     pub body_idle_timeout_ms: u64,
+    /// Longest time for a whole request body from the end of its head, however steadily
+    /// it trickles in. Expired: 408 and close.
+    pub body_timeout_ms: u64,
     /// Longest wait for the next request on an idle keep-alive connection. Expired: close.
     pub keepalive_timeout_ms: u64,
     /// Longest time a pending response may make no write progress. Expired: close.
@@ -267,6 +270,7 @@ impl Default for LimitsConfig {
         Self {
             header_timeout_ms: 10_000,
             body_idle_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
             keepalive_timeout_ms: 75_000,
             write_timeout_ms: 30_000,
             max_request_line_bytes: 8192,

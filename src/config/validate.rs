@@ -205,6 +205,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
     for (name, v) in [
         ("header_timeout_ms", l.header_timeout_ms),
         ("body_idle_timeout_ms", l.body_idle_timeout_ms),
+        ("body_timeout_ms", l.body_timeout_ms),
         ("keepalive_timeout_ms", l.keepalive_timeout_ms),
         ("write_timeout_ms", l.write_timeout_ms),
         ("max_requests_per_connection", l.max_requests_per_connection),

@@ -128,6 +128,8 @@ pub struct Connection {
     parse_pending: bool,
     /// The poller reported the peer's FIN (or an error); the EOF is still to be read.
     peer_hup: bool,
+    /// Empty lines skipped since the last request head.
+    blank_lines: u8,
     /// Earliest deadline this connection has in the reactor's timer heap.
     pub scheduled: Option<Instant>,
 }
@@ -155,6 +157,7 @@ impl Connection {
             drain: false,
             parse_pending: false,
             peer_hup: false,
+            blank_lines: 0,
             scheduled: None,
         }
     }
@@ -269,6 +272,10 @@ impl Connection {
             }
             cx.scratch = scratch;
         }
+        if self.drain && self.is_idle() {
+            // Shutting down and the last response is out: nothing more will be served.
+            return Status::Close;
+        }
         self.after_eof()
     }
 
@@ -365,12 +372,20 @@ impl Connection {
         let l = &app.settings.limits;
         let ms = Duration::from_millis;
         let state = match &self.phase {
-            Phase::Idle => Some(match self.head_started {
-                Some(t) => (t + ms(l.header_timeout_ms), TimerKind::Header),
-                None if self.served == 0 => (self.idle_since + ms(l.header_timeout_ms), TimerKind::Header),
-                None => (self.idle_since + ms(l.keepalive_timeout_ms), TimerKind::KeepAlive),
-            }),
-            Phase::Body(_) => Some((self.last_read + ms(l.body_idle_timeout_ms), TimerKind::BodyIdle)),
+            Phase::Idle => match self.head_started {
+                Some(t) => Some((t + ms(l.header_timeout_ms), TimerKind::Header)),
+                // Output still going out (pipelined answers behind backpressure): only the
+                // write deadline applies; the connection is not idle.
+                None if self.pending_output() > 0 => None,
+                None if self.served == 0 => Some((self.idle_since + ms(l.header_timeout_ms), TimerKind::Header)),
+                None => Some((self.idle_since + ms(l.keepalive_timeout_ms), TimerKind::KeepAlive)),
+            },
+            Phase::Body(inflight) => {
+                // Idle time between reads, and an absolute cap from the end of the head, so a
+                // body trickled one byte per interval cannot hold the connection forever.
+                let idle = self.last_read + ms(l.body_idle_timeout_ms);
+                Some((idle.min(inflight.started + ms(l.body_timeout_ms)), TimerKind::BodyIdle))
+            }
             Phase::Waiting(_) | Phase::Closing => None,
             Phase::Lingering => self.linger_until.map(|t| (t, TimerKind::Linger)),
         };

@@ -17,6 +17,9 @@ use crate::protocol::http1::{
 };
 use crate::workers::Job;
 
+/// Empty lines skipped before a request line without starting its header deadline.
+const MAX_SKIPPED_BLANK_LINES: u8 = 4;
+
 /// What a finished response is about, for logs and metrics.
 struct Meta<'a> {
     route: RouteId,
@@ -42,7 +45,16 @@ impl Connection {
             let rest = buf.get(pos..).unwrap_or_default();
             match &mut self.phase {
                 Phase::Idle => {
-                    if rest.is_empty() {
+                    // A few empty lines before a request line are ignored (RFC 9112 §2.2) and
+                    // do not start the header deadline: some clients send CRLF after a body.
+                    // More than that is parsed as part of the head and counts toward its limit.
+                    let skipping = self.head_started.is_none() && self.blank_lines < MAX_SKIPPED_BLANK_LINES;
+                    if skipping && rest.starts_with(b"\r\n") {
+                        self.blank_lines += 1;
+                        pos += 2;
+                        continue;
+                    }
+                    if rest.is_empty() || (skipping && rest == b"\r") {
                         self.parse_pending = false;
                         return pos;
                     }
@@ -56,6 +68,7 @@ impl Connection {
                         Ok(Some((head, used))) => {
                             pos += used;
                             self.head_started = None;
+                            self.blank_lines = 0;
                             self.start_request(cx, head);
                         }
                         Err(e) => {

@@ -55,6 +55,7 @@ pub enum Admission {
 pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admission {
     let s = &app.settings;
     let client_ip = s.auth.client_ip(peer, head);
+    let local = s.auth.is_local(client_ip, head);
     let origin = head.header_str("origin");
     let cors_origin = origin.filter(|o| cors::origin_allowed(o, &s.cors_origins)).map(str::to_owned);
     let refuse = |route: RouteId, e: GatewayError, reject: Option<Reject>| {
@@ -89,7 +90,8 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         return refuse(spec.id, GatewayError::MethodNotAllowed { allow: spec.allow }, None);
     }
     // A browser on a foreign origin may not change state, even with a cookie.
-    if origin.is_some() && cors_origin.is_none() && !matches!(head.method, Method::Get | Method::Head) {
+    // An Origin that is not UTF-8 counts as foreign.
+    if head.header("origin").is_some() && cors_origin.is_none() && !matches!(head.method, Method::Get | Method::Head) {
         return refuse(spec.id, GatewayError::OriginNotAllowed, Some(Reject::OriginNotAllowed));
     }
     if spec.rate_limited
@@ -99,11 +101,11 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         return refuse(spec.id, GatewayError::RateLimited { retry_after }, Some(reject));
     }
     if let Some(required) = spec.scope {
-        let exempt = s.auth_rate_limit.exempt_loopback && client_ip.is_loopback();
+        let exempt = s.auth_rate_limit.exempt_loopback && local;
         if !exempt && let Verdict::Deny { retry_after, .. } = app.auth_limiter.lock().check(client_ip, now) {
             return refuse(spec.id, GatewayError::AuthLockedOut { retry_after }, Some(Reject::AuthLockedOut));
         }
-        match s.auth.authenticate(head, client_ip) {
+        match s.auth.authenticate(head, local) {
             AuthOutcome::Granted { scopes, .. } if scopes.satisfies(required) => {}
             AuthOutcome::Granted { .. } => {
                 return refuse(spec.id, GatewayError::InsufficientScope { required }, Some(Reject::InsufficientScope));

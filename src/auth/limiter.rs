@@ -1,8 +1,11 @@
 //! Per-IP limits: a token-bucket request limiter and a failed-authentication lockout.
 //!
 //! Guarantees: memory is bounded by `max_tracked_ips` per table. When a table is full,
-//! idle entries are pruned first; if it is still full the new client is refused (429)
-//! rather than the table growing. Time is passed in, so the rules are testable exactly.
+//! idle entries are pruned (at most once per [`PRUNE_INTERVAL`], so a flood of new
+//! addresses cannot make every request scan the table); if it is still full the new
+//! client is refused (429) rather than the table growing. IPv6 clients are keyed by their
+//! /64, since one host commonly holds a whole /64 and could otherwise fill the table alone.
+//! Time is passed in, so the rules are testable exactly.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +25,21 @@ pub enum Verdict {
     },
 }
 
+/// Shortest time between two prunes of a full table.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The table key for a client address: IPv4 as is (also when IPv4-mapped), IPv6 by /64.
+#[must_use]
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -35,6 +53,7 @@ pub struct RateLimiter {
     capacity: f64,
     per_second: f64,
     max_tracked: usize,
+    last_prune: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -43,13 +62,17 @@ impl RateLimiter {
     pub fn new(capacity: u32, window: Duration, max_tracked: usize) -> Self {
         let capacity = f64::from(capacity.max(1));
         let per_second = capacity / window.as_secs_f64().max(0.001);
-        Self { buckets: HashMap::new(), capacity, per_second, max_tracked: max_tracked.max(1) }
+        Self { buckets: HashMap::new(), capacity, per_second, max_tracked: max_tracked.max(1), last_prune: None }
     }
 
     /// Take one token for `ip` at `now`.
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+        let ip = client_key(ip);
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max_tracked {
-            self.prune(now);
+            if self.last_prune.is_none_or(|t| now.saturating_duration_since(t) >= PRUNE_INTERVAL) {
+                self.last_prune = Some(now);
+                self.prune(now);
+            }
             if self.buckets.len() >= self.max_tracked {
                 return Verdict::Deny { retry_after: Duration::from_secs(1), table_full: true };
             }
@@ -97,6 +120,7 @@ pub struct AuthLimiter {
     window: Duration,
     lockout: Duration,
     max_tracked: usize,
+    last_prune: Option<Instant>,
 }
 
 impl AuthLimiter {
@@ -109,12 +133,13 @@ impl AuthLimiter {
             window,
             lockout,
             max_tracked: max_tracked.max(1),
+            last_prune: None,
         }
     }
 
     /// Whether `ip` is locked out at `now`.
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> Verdict {
-        match self.entries.get(&ip).and_then(|f| f.locked_until) {
+        match self.entries.get(&client_key(ip)).and_then(|f| f.locked_until) {
             Some(until) if until > now => Verdict::Deny { retry_after: until - now, table_full: false },
             _ => Verdict::Allow,
         }
@@ -122,8 +147,12 @@ impl AuthLimiter {
 
     /// Record a failure; returns the lockout verdict that now applies.
     pub fn record_failure(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+        let ip = client_key(ip);
         if !self.entries.contains_key(&ip) && self.entries.len() >= self.max_tracked {
-            self.prune(now);
+            if self.last_prune.is_none_or(|t| now.saturating_duration_since(t) >= PRUNE_INTERVAL) {
+                self.last_prune = Some(now);
+                self.prune(now);
+            }
             if self.entries.len() >= self.max_tracked {
                 // Refuse rather than forget: a full table must not reset anyone's count.
                 return Verdict::Deny { retry_after: self.window, table_full: true };
@@ -176,6 +205,16 @@ mod tests {
         assert!(matches!(rl.check("192.0.2.3".parse().unwrap(), t0), Verdict::Deny { table_full: true, .. }));
         assert_eq!(rl.check("192.0.2.3".parse().unwrap(), t0 + Duration::from_secs(61)), Verdict::Allow);
         assert!(rl.tracked() <= 2);
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(1, Duration::from_secs(60), 10);
+        assert_eq!(rl.check("2001:db8:1:2::1".parse().unwrap(), t0), Verdict::Allow);
+        assert!(matches!(rl.check("2001:db8:1:2:ffff::9".parse().unwrap(), t0), Verdict::Deny { .. }));
+        assert_eq!(rl.check("2001:db8:1:3::1".parse().unwrap(), t0), Verdict::Allow);
+        assert_eq!(client_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

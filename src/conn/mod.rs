@@ -132,6 +132,8 @@ pub struct Connection {
     blank_lines: u8,
     /// Earliest deadline this connection has in the reactor's timer heap.
     pub scheduled: Option<Instant>,
+    /// On the reactor's list of connections to revisit (so it is listed once).
+    pub revisit: bool,
 }
 
 impl Connection {
@@ -159,6 +161,7 @@ impl Connection {
             peer_hup: false,
             blank_lines: 0,
             scheduled: None,
+            revisit: false,
         }
     }
 

@@ -118,7 +118,10 @@ impl Reactor {
             let now = Instant::now();
             self.refresh_date();
             for token in std::mem::take(&mut self.busy) {
-                self.with_conn(token, now, |conn, cx| conn.on_ready(cx, false, false, false));
+                self.with_conn(token, now, |conn, cx| {
+                    conn.revisit = false;
+                    conn.on_ready(cx, false, false, false)
+                });
             }
             for event in &events {
                 match event.token() {
@@ -191,7 +194,8 @@ impl Reactor {
 
     fn schedule(&mut self, token: usize) {
         let Some(conn) = self.slab.get_mut(token) else { return };
-        if conn.wants_read() && !self.busy.contains(&token) {
+        if conn.wants_read() && !conn.revisit {
+            conn.revisit = true;
             self.busy.push(token);
         }
         if let Some((at, _)) = conn.deadline(&self.app)

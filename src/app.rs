@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 
@@ -36,10 +35,6 @@ pub struct App {
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     conns_total: AtomicUsize,
     shutting_down: AtomicBool,
-    /// Wall-clock start time.
-    pub started_at: SystemTime,
-    /// Monotonic start time.
-    pub started: Instant,
     wakers: Mutex<Vec<Arc<mio::Waker>>>,
 }
 
@@ -68,8 +63,6 @@ impl App {
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
-            started_at: SystemTime::now(),
-            started: Instant::now(),
             wakers: Mutex::new(Vec::new()),
         }
     }

@@ -55,6 +55,13 @@ fn read_split_responses(c: &mut Conn, ctx: &str) -> (Value, Value) {
     (a, b)
 }
 
+/// The responses to `input` sent in one write: what every split delivery must reproduce.
+fn reference_responses(srv: &TestServer, input: &[u8]) -> (Value, Value) {
+    let mut whole = srv.connect();
+    whole.send(input);
+    read_split_responses(&mut whole, "delivered whole")
+}
+
 #[test]
 fn pipelined_requests_answer_in_order() {
     let srv = server();
@@ -116,9 +123,7 @@ fn pipelined_error_ends_the_pipeline() {
 fn request_split_at_every_offset_parses_like_whole() {
     let srv = server();
     let input = split_input();
-    let mut whole = srv.connect();
-    whole.send(&input);
-    let reference = read_split_responses(&mut whole, "delivered whole");
+    let reference = reference_responses(&srv, &input);
     for k in 1..input.len() {
         let ctx = format!("split at offset {k} of {}", input.len());
         let mut c = srv.connect();
@@ -134,9 +139,7 @@ fn request_split_at_every_offset_parses_like_whole() {
 fn request_split_into_three_parts_parses_like_whole() {
     let srv = server();
     let input = split_input();
-    let mut whole = srv.connect();
-    whole.send(&input);
-    let reference = read_split_responses(&mut whole, "delivered whole");
+    let reference = reference_responses(&srv, &input);
     // Every pair of cut points 7 bytes apart, walked across the input.
     let mut c = srv.connect();
     for k in (1..input.len().saturating_sub(8)).step_by(5) {
@@ -155,9 +158,7 @@ fn request_split_into_three_parts_parses_like_whole() {
 fn byte_at_a_time_delivery() {
     let srv = server();
     let input = split_input();
-    let mut whole = srv.connect();
-    whole.send(&input);
-    let reference = read_split_responses(&mut whole, "delivered whole");
+    let reference = reference_responses(&srv, &input);
     let mut c = srv.connect();
     for b in &input {
         c.send(std::slice::from_ref(b));

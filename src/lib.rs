@@ -19,5 +19,6 @@ pub mod log;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;
+pub mod rpc;
 pub mod server;
 pub mod workers;

@@ -5,3 +5,4 @@
 
 pub mod http1;
 pub mod jsonrpc;
+pub mod websocket;

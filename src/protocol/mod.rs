@@ -4,3 +4,4 @@
 //! system clock. The reactor is the only I/O layer.
 
 pub mod http1;
+pub mod sse;

@@ -34,7 +34,7 @@ pub fn encode_event(out: &mut Vec<u8>, id: Option<u64>, event: Option<&str>, dat
     if let Some(name) = event {
         push_event_line(out, name);
     }
-    push_lines(out, b"data: ", data);
+    push_data_lines(out, data);
     if let Some(id) = id {
         push_id_line(out, id);
     }
@@ -61,6 +61,11 @@ pub(crate) fn push_id_line(out: &mut Vec<u8>, id: u64) {
     out.extend_from_slice(b"id: ");
     push_u64(out, id);
     out.push(b'\n');
+}
+
+/// Append `data: LINE\n` for every line of `data` (split on `\r\n`, `\r`, `\n`); at least one.
+pub(crate) fn push_data_lines(out: &mut Vec<u8>, data: &[u8]) {
+    push_lines(out, b"data: ", data);
 }
 
 /// Append `prefix LINE\n` for every line of `text` (split on `\r\n`, `\r`, `\n`); at least one.

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod log;
 pub mod metrics;

@@ -5,4 +5,5 @@
 
 pub mod http1;
 pub mod jsonrpc;
+pub mod sse;
 pub mod websocket;

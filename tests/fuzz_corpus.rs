@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, parse_head};
+use talon::protocol::jsonrpc::{DecodeError, Dialect, Inbound, decode};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -35,6 +36,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
     match target {
         "http1_head" => checks::check_head,
         "http1_chunked" => checks::check_chunked,
+        "jsonrpc_decode" => checks::check_jsonrpc,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -53,7 +55,11 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_target_has_a_seed_corpus() {
     let targets = targets();
-    assert_eq!(targets, ["http1_head", "http1_chunked"], "fuzz/Cargo.toml targets changed: update this test");
+    assert_eq!(
+        targets,
+        ["http1_head", "http1_chunked", "jsonrpc_decode"],
+        "fuzz/Cargo.toml targets changed: update this test"
+    );
     for t in &targets {
         let n = inputs(&fuzz_dir().join("corpus").join(t)).len();
         assert!(n >= 10, "fuzz/corpus/{t} has only {n} seeds");
@@ -161,4 +167,36 @@ fn named_chunked_seeds_mean_what_they_say() {
         let (r, _) = decode(name);
         assert_eq!(r, Err(want), "{name}");
     }
+}
+
+#[test]
+fn named_jsonrpc_seeds_mean_what_they_say() {
+    let decode_seed = |name: &str| {
+        let data = seed("jsonrpc_decode", name);
+        match decode(&data, checks::JSONRPC_MAX_BATCH) {
+            Inbound::Single(Ok(call)) => format!("call {:?} {}", call.dialect, call.method),
+            Inbound::Single(Err(r)) => format!("rejected {:?} {:?}", r.dialect, r.error),
+            Inbound::Batch(items) => format!("batch of {}", items.len()),
+            Inbound::BatchRejected(r) => format!("batch rejected {:?}", r.error),
+        }
+    };
+    let expected = [
+        ("frames_req", format!("call {:?} chat.send", Dialect::Frames)),
+        ("frames_chat_send", format!("call {:?} chat.send", Dialect::Frames)),
+        ("frames_connect", format!("call {:?} connect", Dialect::Frames)),
+        ("jsonrpc_ping", format!("call {:?} system.ping", Dialect::JsonRpc)),
+        ("jsonrpc_notification", format!("call {:?} log", Dialect::JsonRpc)),
+        ("bad_json", format!("rejected None {:?}", DecodeError::Parse)),
+        ("not_utf8", format!("rejected None {:?}", DecodeError::NotUtf8)),
+        ("batch_mixed_valid_invalid", "batch of 9".to_owned()),
+        ("batch_50_at_default_limit", "batch of 50".to_owned()),
+        ("batch_empty", format!("batch rejected {:?}", DecodeError::EmptyBatch)),
+        ("batch_too_large", format!("batch rejected {:?}", DecodeError::BatchTooLarge { len: 51, max: 50 })),
+        ("deep_nesting_arrays", format!("rejected None {:?}", DecodeError::Parse)),
+    ];
+    for (name, want) in expected {
+        assert_eq!(decode_seed(name), want, "{name}");
+    }
+    let frames_type_res = decode_seed("frames_type_res");
+    assert!(frames_type_res.starts_with("rejected Some(Frames) InvalidRequest"), "frames_type_res: {frames_type_res}");
 }

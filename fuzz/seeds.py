@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Write the named seed corpora in fuzz/corpus/<target>/ (idempotent; run from anywhere).
 
+jsonrpc_decode seeds are raw WebSocket text-frame payloads: every case of
+proto/jsonrpc/exchanges.json under its case name (repeats capped so no seed is huge), plus a few
+extra frames below.
 http1_head seeds are raw request bytes. http1_chunked seeds are
 [split selector byte][mode byte][body bytes] as fuzz/src/lib.rs `check_chunked` reads them:
 mode even = chunked, odd = Content-Length; mode >> 1 picks the limits (0: small, 1: large).
 """
 
+import json
 import os
 import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "proto" / "http1" / "fixtures"
+EXCHANGES = HERE.parent / "proto" / "jsonrpc" / "exchanges.json"
 
 
 def req(*lines, body=b""):
@@ -154,6 +159,39 @@ SSE = {
 }
 
 
+# Deep-nesting vectors repeat a piece 100000 times; as seeds a few thousand levels say the same.
+MAX_REPEAT = 2000
+
+
+def exchange_input(case):
+    if "input" in case:
+        return case["input"].encode()
+    if "input_bytes" in case:
+        return bytes(case["input_bytes"])
+    return b"".join(piece.encode() * min(times, MAX_REPEAT) for piece, times in case["input_repeat"])
+
+
+def rpc(i, method="m"):
+    return '{"jsonrpc":"2.0","id":%d,"method":"%s","params":{"n":%d}}' % (i, method, i)
+
+
+JSONRPC = {case["name"]: exchange_input(case) for case in json.loads(EXCHANGES.read_text())}
+JSONRPC.update({
+    "batch_50_at_default_limit": ("[" + ",".join(rpc(i) for i in range(50)) + "]").encode(),
+    "batch_notifications_only": b'[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"b","params":[]}]',
+    "frames_chat_send": b'{"type":"req","id":"c-1","method":"chat.send","params":{"sessionKey":"main",'
+                        b'"message":"hello \\"world\\"\\n","idempotencyKey":"k1","attachments":[]}}',
+    "frames_connect": b'{"type":"req","id":"0","method":"connect","params":{"minProtocol":3,"maxProtocol":3,'
+                      b'"client":{"id":"cli","version":"1.0","platform":"linux","mode":"operator"}}}',
+    "method_control_chars_escaped": rb'{"jsonrpc":"2.0","id":1,"method":"\u0000\u001f\"\\\n\ud83d\ude00"}',
+    "method_utf8": '{"type":"req","id":"1","method":"\u00e9\u2028\U0001f600"}'.encode(),
+    "id_string_escapes": rb'{"jsonrpc":"2.0","id":"a\"b\\c\u0000","method":"m"}',
+    "id_negative_zero": b'{"jsonrpc":"2.0","id":-0,"method":"m"}',
+    "id_bad_number": b'{"jsonrpc":"2.0","id":01,"method":"m"}',
+    "nested_batch_elements_deep": b"[" + b"[" * 64 + b"]" * 64 + b"," + rpc(1).encode() + b"]",
+})
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -163,5 +201,6 @@ def write(target, seeds):
 
 
 if __name__ == "__main__":
-    n = write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
+    n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
+         + write("jsonrpc_decode", JSONRPC))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, parse_head};
+use talon::protocol::jsonrpc::{DecodeError, Dialect, Inbound, decode};
 use talon::protocol::sse::{encode_event, parse_stream};
 
 fn fuzz_dir() -> PathBuf {
@@ -37,6 +38,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "http1_head" => checks::check_head,
         "http1_chunked" => checks::check_chunked,
         "sse_encode" => checks::check_sse_encode,
+        "jsonrpc_decode" => checks::check_jsonrpc,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -57,7 +59,7 @@ fn every_target_has_a_seed_corpus() {
     let targets = targets();
     assert_eq!(
         targets,
-        ["http1_head", "http1_chunked", "sse_encode"],
+        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode"],
         "fuzz/Cargo.toml targets changed: update this test"
     );
     for t in &targets {
@@ -224,4 +226,36 @@ fn sse_encode_check_holds_on_pseudo_random_inputs() {
         }));
         checks::check_sse_encode(&input);
     }
+}
+
+#[test]
+fn named_jsonrpc_seeds_mean_what_they_say() {
+    let decode_seed = |name: &str| {
+        let data = seed("jsonrpc_decode", name);
+        match decode(&data, checks::JSONRPC_MAX_BATCH) {
+            Inbound::Single(Ok(call)) => format!("call {:?} {}", call.dialect, call.method),
+            Inbound::Single(Err(r)) => format!("rejected {:?} {:?}", r.dialect, r.error),
+            Inbound::Batch(items) => format!("batch of {}", items.len()),
+            Inbound::BatchRejected(r) => format!("batch rejected {:?}", r.error),
+        }
+    };
+    let expected = [
+        ("frames_req", format!("call {:?} chat.send", Dialect::Frames)),
+        ("frames_chat_send", format!("call {:?} chat.send", Dialect::Frames)),
+        ("frames_connect", format!("call {:?} connect", Dialect::Frames)),
+        ("jsonrpc_ping", format!("call {:?} system.ping", Dialect::JsonRpc)),
+        ("jsonrpc_notification", format!("call {:?} log", Dialect::JsonRpc)),
+        ("bad_json", format!("rejected None {:?}", DecodeError::Parse)),
+        ("not_utf8", format!("rejected None {:?}", DecodeError::NotUtf8)),
+        ("batch_mixed_valid_invalid", "batch of 9".to_owned()),
+        ("batch_50_at_default_limit", "batch of 50".to_owned()),
+        ("batch_empty", format!("batch rejected {:?}", DecodeError::EmptyBatch)),
+        ("batch_too_large", format!("batch rejected {:?}", DecodeError::BatchTooLarge { len: 51, max: 50 })),
+        ("deep_nesting_arrays", format!("rejected None {:?}", DecodeError::Parse)),
+    ];
+    for (name, want) in expected {
+        assert_eq!(decode_seed(name), want, "{name}");
+    }
+    let frames_type_res = decode_seed("frames_type_res");
+    assert!(frames_type_res.starts_with("rejected Some(Frames) InvalidRequest"), "frames_type_res: {frames_type_res}");
 }

@@ -2,7 +2,14 @@
 //! this file with `#[path]`), so `cargo test` on stable replays the corpora through exactly the
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, Progress, RequestHead, parse_head};
+use talon::protocol::jsonrpc::{
+    Call, DecodeError, Dialect, ErrorBody, Inbound, Rejected, decode, decode_str, encode_error,
+    encode_event as encode_rpc_event, encode_notification, encode_result,
+};
 use talon::protocol::sse::{StreamParser, encode_comment, encode_event, encode_ping, parse_stream};
 
 /// Tight limits, so the fuzzer reaches every size-limit branch with short inputs.
@@ -284,4 +291,123 @@ pub fn normalise_line_breaks(data: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Batch limit for the JSON-RPC target: the production default, so the seeds' 51-element batch
+/// hits `BatchTooLarge`.
+pub const JSONRPC_MAX_BATCH: usize = 50;
+
+/// `decode` must never panic and must agree with `decode_str` on UTF-8 input; every call it
+/// returns must obey its dialect's rules (non-empty method; Frames: string/number id and object
+/// params; JSON-RPC: string/number/null id, object/array params; batch elements are JSON-RPC);
+/// batches hold 1..=max elements and a refused batch says why truthfully; and every reply
+/// encoded from a call or rejection (result, error with the method or message as text and the
+/// params as data, event, notification) must be valid JSON that echoes the id byte-for-byte.
+pub fn check_jsonrpc(data: &[u8]) {
+    let inbound = decode(data, JSONRPC_MAX_BATCH);
+    match std::str::from_utf8(data) {
+        Ok(text) => assert_eq!(decode_str(text, JSONRPC_MAX_BATCH), inbound, "decode and decode_str disagree"),
+        Err(_) => {
+            assert_eq!(inbound, Inbound::Single(Err(Rejected { dialect: None, id: None, error: DecodeError::NotUtf8 })))
+        }
+    }
+    match &inbound {
+        Inbound::Single(item) => check_rpc_item(item, false),
+        Inbound::Batch(items) => {
+            assert!(!items.is_empty() && items.len() <= JSONRPC_MAX_BATCH, "batch of {} accepted", items.len());
+            for item in items {
+                check_rpc_item(item, true);
+            }
+        }
+        Inbound::BatchRejected(rejected) => {
+            assert_eq!(rejected.dialect, Some(Dialect::JsonRpc));
+            match rejected.error {
+                DecodeError::EmptyBatch => {}
+                DecodeError::BatchTooLarge { len, max } => {
+                    assert!(len > max && max == JSONRPC_MAX_BATCH, "refused a batch of {len} with max {max}")
+                }
+                other => panic!("batch refused with {other:?}"),
+            }
+            check_rpc_item(&Err(*rejected), false);
+        }
+    }
+}
+
+fn check_rpc_item(item: &Result<Call<'_>, Rejected<'_>>, in_batch: bool) {
+    let mut body = ErrorBody {
+        code: -32600,
+        frame_code: "INVALID_REQUEST",
+        message: "",
+        retryable: true,
+        retry_after_ms: Some(1000),
+        data: None,
+    };
+    match item {
+        Ok(call) => {
+            assert!(!call.method.is_empty(), "empty method accepted");
+            let id_first = call.id.and_then(|id| id.get().bytes().next());
+            let params_first = call.params.and_then(|p| p.get().bytes().next());
+            match call.dialect {
+                Dialect::Frames => {
+                    assert!(!in_batch, "Frames call inside a batch");
+                    assert!(matches!(id_first, Some(b'"' | b'-' | b'0'..=b'9')), "Frames id {:?}", call.id);
+                    assert!(matches!(params_first, None | Some(b'{')), "Frames params {:?}", call.params);
+                }
+                Dialect::JsonRpc => {
+                    assert!(matches!(id_first, None | Some(b'"' | b'-' | b'0'..=b'9' | b'n')), "id {:?}", call.id);
+                    assert!(matches!(params_first, None | Some(b'{' | b'[')), "params {:?}", call.params);
+                }
+            }
+            let mut out = Vec::new();
+            encode_result(call.dialect, call.id, b"{}", &mut out);
+            assert_reply(&out, call.id);
+            // The method as message and code exercises the escaper with peer-chosen text.
+            body.message = &call.method;
+            body.frame_code = &call.method;
+            body.data = call.params;
+            out.clear();
+            encode_error(call.dialect, call.id, &body, &mut out);
+            assert_reply(&out, call.id);
+            let params = call.params.map_or(&b"{}"[..], |p| p.get().as_bytes());
+            out.clear();
+            encode_rpc_event(&call.method, u64::MAX, params, &mut out);
+            assert_json(&out);
+            out.clear();
+            encode_notification(&call.method, params, &mut out);
+            assert_json(&out);
+        }
+        Err(rejected) => {
+            let message = rejected.error.message();
+            assert!(!message.is_empty(), "empty message for {:?}", rejected.error);
+            if in_batch {
+                assert_eq!(rejected.dialect, Some(Dialect::JsonRpc), "batch element in another dialect");
+            }
+            if let Some(id) = rejected.id {
+                assert!(matches!(id.get().bytes().next(), Some(b'"' | b'-' | b'0'..=b'9' | b'n')), "id {id:?}");
+            }
+            body.message = &message;
+            for dialect in [Dialect::Frames, Dialect::JsonRpc] {
+                let mut out = Vec::new();
+                encode_error(rejected.dialect.unwrap_or(dialect), rejected.id, &body, &mut out);
+                assert_reply(&out, rejected.id);
+            }
+        }
+    }
+}
+
+/// A reply is a JSON object whose `id` member is the request's id, byte-for-byte (`null` if none).
+/// Members are read as raw values, so ids like `1e400` are compared as text, not refused.
+fn assert_reply(out: &[u8], id: Option<&RawValue>) {
+    let members: HashMap<String, Box<RawValue>> = match serde_json::from_slice(out) {
+        Ok(m) => m,
+        Err(e) => panic!("reply is not a JSON object ({e}): {}", String::from_utf8_lossy(out)),
+    };
+    let echoed = members.get("id").map(|v| v.get());
+    assert_eq!(echoed, Some(id.map_or("null", RawValue::get)), "id not echoed: {}", String::from_utf8_lossy(out));
+}
+
+fn assert_json(out: &[u8]) {
+    if let Err(e) = serde_json::from_slice::<&RawValue>(out) {
+        panic!("output is not JSON ({e}): {}", String::from_utf8_lossy(out));
+    }
 }

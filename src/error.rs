@@ -89,6 +89,10 @@ pub enum GatewayError {
     InvalidParams(String),
     /// A binary WebSocket message where only JSON text is spoken.
     BinaryNotSupported,
+    /// A WebSocket protocol violation (RFC 6455 §7.4.1, 1002).
+    WsProtocol(String),
+    /// A WebSocket text message that is not UTF-8 (1007).
+    WsInvalidUtf8,
 }
 
 impl From<ParseError> for GatewayError {
@@ -122,7 +126,7 @@ impl GatewayError {
             Self::Upgrade(UpgradeError::NotAnUpgrade | UpgradeError::UnsupportedVersion) => 426,
             Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) | Self::BinaryNotSupported => 400,
             Self::MessageTooBig { .. } => 413,
-            Self::RpcDecode(_) => 400,
+            Self::RpcDecode(_) | Self::WsProtocol(_) | Self::WsInvalidUtf8 => 400,
             Self::SlowConsumer { .. } | Self::PongTimeout => 408,
             Self::MessageRateLimited { .. } => 429,
         }
@@ -179,6 +183,8 @@ impl GatewayError {
             Self::MessageRateLimited { .. } => "Message rate limit exceeded".into(),
             Self::UnknownMethod(m) => format!("unknown method: {m}"),
             Self::RpcDecode(e) => e.message().into_owned(),
+            Self::WsProtocol(m) => format!("protocol error: {m}"),
+            Self::WsInvalidUtf8 => "invalid UTF-8 in a text message".into(),
             Self::InvalidParams(m) => format!("invalid params: {m}"),
             Self::BinaryNotSupported => "binary frames are not supported; send JSON text frames".into(),
         }
@@ -199,7 +205,8 @@ impl GatewayError {
             Self::Upgrade(_) | Self::MessageTooBig { .. } => -32600,
             Self::UnknownMethod(_) => -32601,
             Self::RpcDecode(DecodeError::Parse | DecodeError::NotUtf8) => -32700,
-            Self::RpcDecode(_) => -32600,
+            Self::RpcDecode(_) | Self::WsProtocol(_) => -32600,
+            Self::WsInvalidUtf8 => -32700,
             Self::InvalidParams(_) => -32602,
             Self::BinaryNotSupported => -32700,
             Self::SlowConsumer { .. } | Self::PongTimeout => -32004,
@@ -247,7 +254,8 @@ impl GatewayError {
             Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageRateLimited { .. } => 1008,
             Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) => 1008,
             Self::BinaryNotSupported => 1003,
-            Self::RpcDecode(_) => 1007,
+            Self::RpcDecode(_) | Self::WsInvalidUtf8 => 1007,
+            Self::WsProtocol(_) => 1002,
         }
     }
 

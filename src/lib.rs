@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod log;
+pub mod logtail;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;

@@ -36,6 +36,8 @@ pub struct Logger {
     writer: Mutex<Option<JoinHandle<()>>>,
     queue: Receiver<Vec<u8>>,
     max_lines_per_chunk: usize,
+    /// The newest lines, for `/api/logs/recent` and `/api/logs/live`.
+    pub tail: Arc<crate::logtail::LogTail>,
 }
 
 /// A value in a log line.
@@ -66,10 +68,13 @@ impl Logger {
         let chunks = settings.log_queue_lines.div_ceil(LINES_PER_CHUNK).max(2);
         let (tx, rx) = bounded::<Vec<u8>>(chunks);
         let writer_rx = rx.clone();
+        let tail = Arc::new(crate::logtail::LogTail::default());
+        let writer_tail = Arc::clone(&tail);
         let writer = std::thread::Builder::new().name("talon-log".into()).spawn(move || {
             for chunk in &writer_rx {
                 // A failing log sink must not take the gateway down; the lines are lost.
                 let _ = sink.write_all(&chunk);
+                writer_tail.push_chunk(&chunk);
                 if writer_rx.is_empty() {
                     let _ = sink.flush();
                 }
@@ -84,6 +89,7 @@ impl Logger {
             writer: Mutex::new(Some(writer)),
             queue: rx,
             max_lines_per_chunk: LINES_PER_CHUNK.min(settings.log_queue_lines).max(1),
+            tail,
         }))
     }
 

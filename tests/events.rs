@@ -231,3 +231,32 @@ fn websocket_events_in_both_dialects_filtered_by_scope() {
     let l = next_text(&mut live);
     assert_eq!((l["type"].clone(), l["id"].clone()), (json!("session:created"), json!(id)));
 }
+
+#[test]
+fn log_tail_recent_and_live() {
+    let mut doc = json!({ "gateway": tokens(), "logging": { "level": "info" } });
+    doc["gateway"]["debug_routes"] = json!(false);
+    let server = TestServer::from_doc(doc);
+    let mut live = ws(&server, "/api/logs/live", ADMIN_TOKEN);
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    for _ in 0..3 {
+        assert_eq!(server.request(&support::get("/healthz")).status, 200);
+    }
+    // The live socket gets each line as clawgo's log_entry frame.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        let frame = next_text(&mut live);
+        assert_eq!(frame["type"], "log_entry");
+        assert_eq!(frame["ok"], true);
+        seen = frame["entry"]["path"] == "/healthz";
+    }
+    assert!(seen, "no log_entry for /healthz");
+    let resp = server.request(&support::get_with("/api/logs/recent?limit=2", &[&auth]));
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["logs"].as_array().map(Vec::len), Some(2));
+    let resp = server.request(&support::get_with("/api/logs/recent?limit=201", &[&auth]));
+    assert_eq!(resp.status, 400);
+    let resp = server.request(&support::get_with("/api/logs/recent", &[&format!("Authorization: Bearer {RPC_TOKEN}")]));
+    assert_eq!(resp.status, 403);
+}

@@ -52,6 +52,7 @@ impl Connection {
         self.wbuf.extend_from_slice(b"\r\n");
         sse::encode_retry(&mut self.wbuf, sse_cfg.retry_ms);
         let scopes = inflight.admitted.scopes.unwrap_or_default();
+        cx.events.subscribe(self.token, &cx.app.bus);
         let last_seen = inflight
             .head
             .header_str("last-event-id")
@@ -64,7 +65,6 @@ impl Connection {
         };
         let keepalive = Duration::from_millis(sse_cfg.keepalive_ms.max(1));
         self.phase = Phase::EventStream(Box::new(SseSession { scopes, cursor, next_ping: cx.now + keepalive }));
-        cx.events.subscribe(self.token);
         self.log_stream_start(cx, inflight, self.wbuf.len() - before);
     }
 

@@ -34,6 +34,9 @@ use crate::protocol::websocket::{
 
 /// An RPC socket that has not authenticated in-band within this time is closed (1008).
 pub const PREAUTH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a `/api/logs/live` socket is sent the log lines written since the last time
+/// (clawgo polls its tail every 500 ms too).
+pub const LOG_POLL: Duration = Duration::from_millis(500);
 /// Close reasons are cut to this many bytes (a control frame payload is at most 125).
 const MAX_CLOSE_REASON: usize = 120;
 
@@ -113,6 +116,9 @@ pub struct WsSession {
     pub(super) event_seq: u64,
     /// A frame of this socket is on the worker pool; input waits until it is answered.
     pub(super) waiting: bool,
+    /// `/api/logs/live`: the log tail sequence already sent, and when to look again.
+    log_cursor: u64,
+    next_log_poll: Option<Instant>,
     rate: WindowCounter,
     ping_sent: Option<Instant>,
     next_ping: Option<Instant>,
@@ -169,6 +175,8 @@ impl Connection {
             id: inflight.request_id,
             event_seq: 0,
             waiting: false,
+            log_cursor: cx.app.logger.tail.last_seq(),
+            next_log_poll: (kind == WsKind::LiveLogs).then(|| cx.now + LOG_POLL),
             rate: WindowCounter::new(cx.now),
             ping_sent: None,
             next_ping: (!ping.is_zero()).then(|| cx.now + ping),
@@ -313,25 +321,22 @@ impl Connection {
 
     fn ws_error(&mut self, cx: &mut Cx<'_>, e: WsError) {
         use tungstenite::error::{CapacityError, ProtocolError};
-        let (code, reason): (u16, String) = match e {
-            WsError::ConnectionClosed | WsError::AlreadyClosed => {
+        let error = match e {
+            WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
                 // The close handshake is done (or the peer went away): finish the output.
                 self.phase = Phase::Closing;
                 return;
             }
             WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                let err = GatewayError::MessageTooBig { size: size as u64, max: max_size as u64 };
-                (err.ws_close_code(), err.message())
+                GatewayError::MessageTooBig { size: size as u64, max: max_size as u64 }
             }
-            WsError::Utf8(_) => (1007, "invalid UTF-8 in a text message".into()),
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                self.phase = Phase::Closing;
-                return;
-            }
-            WsError::Protocol(p) => (1002, format!("protocol error: {p}")),
-            other => (1011, format!("internal error: {other}")),
+            WsError::Utf8(_) => GatewayError::WsInvalidUtf8,
+            WsError::Protocol(p) => GatewayError::WsProtocol(p.to_string()),
+            other => GatewayError::Internal(other.to_string()),
         };
-        self.ws_close(cx, code, &reason);
+        self.ws_fail(cx, &error);
     }
 
     /// Close with the code and message of `error`.
@@ -369,10 +374,7 @@ impl Connection {
             None => ws.next_ping,
         };
         let preauth = (ws.kind == WsKind::Rpc && ws.scopes.is_none()).then(|| ws.opened + PREAUTH_TIMEOUT);
-        match (keepalive, preauth) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [keepalive, preauth, ws.next_log_poll].into_iter().flatten().min()
     }
 
     /// A keep-alive or authentication deadline passed.
@@ -388,6 +390,23 @@ impl Connection {
         } else {
             None
         };
+        if ws.next_log_poll.is_some_and(|t| cx.now >= t) {
+            ws.next_log_poll = Some(cx.now + LOG_POLL);
+            let (lines, seq) = cx.app.logger.tail.since(ws.log_cursor);
+            ws.log_cursor = seq;
+            for line in lines {
+                let mark = crate::protocol::websocket::begin_frame(&mut self.wbuf);
+                self.wbuf.extend_from_slice(b"{\"ok\":true,\"type\":\"log_entry\",\"entry\":");
+                self.wbuf.extend_from_slice(&line);
+                self.wbuf.push(b'}');
+                crate::protocol::websocket::finish_frame(&mut self.wbuf, mark, OP_TEXT);
+            }
+            self.ws_check_backlog(cx);
+            if !matches!(self.phase, Phase::WebSocket(_)) {
+                return self.pump(cx);
+            }
+        }
+        let Phase::WebSocket(ws) = &mut self.phase else { return self.pump(cx) };
         match timer {
             Some(WsTimer::PreauthExpired) => {
                 let e = GatewayError::Unauthorized { reason: "not authenticated within 15 s of opening" };

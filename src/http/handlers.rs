@@ -61,6 +61,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         ),
         RouteId::Activity => activity(app, head),
         RouteId::DebugPublish => debug_publish(app, head),
+        RouteId::LogsRecent => logs_recent(app, head),
         RouteId::DebugEcho
         | RouteId::DebugSleep
         | RouteId::Ws
@@ -68,7 +69,6 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::EventsLive
         | RouteId::LogsLive
         | RouteId::Events
-        | RouteId::LogsRecent
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
@@ -92,6 +92,30 @@ fn activity(app: &App, head: &RequestHead) -> Response {
         Ok(n) => Response::json(200, crate::rpc::activity_json(app, n)),
         Err(e) => e.to_response(),
     }
+}
+
+/// `GET /api/logs/recent?limit=` (clawgo): the newest log lines (default 10, at most 200).
+fn logs_recent(app: &App, head: &RequestHead) -> Response {
+    use crate::logtail::{DEFAULT_RECENT, TAIL_LINES};
+    let limit = match query_u64(head, "limit") {
+        Ok(None) => DEFAULT_RECENT,
+        Ok(Some(n)) if (1..=TAIL_LINES as u64).contains(&n) => usize::try_from(n).unwrap_or(TAIL_LINES),
+        Ok(Some(n)) => {
+            return GatewayError::InvalidParams(format!("limit {n} is outside 1..={TAIL_LINES}")).to_response();
+        }
+        Err(e) => return e.to_response(),
+    };
+    let lines = app.logger.tail.recent(limit);
+    let mut body = Vec::with_capacity(32 + lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    body.extend_from_slice(b"{\"ok\":true,\"logs\":[");
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(l);
+    }
+    body.extend_from_slice(b"]}");
+    Response::json(200, body)
 }
 
 /// Most events `/debug/publish` publishes per request.

@@ -194,6 +194,8 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/api/events" => guarded(RouteId::Events, Scope::Rpc, Execution::EventStream),
         "/api/events/live" => guarded(RouteId::EventsLive, Scope::Rpc, Execution::WebSocket(WsKind::LiveEvents)),
         "/api/activity" => guarded(RouteId::Activity, Scope::Rpc, Execution::Inline),
+        "/api/logs/recent" => guarded(RouteId::LogsRecent, Scope::Admin, Execution::Inline),
+        "/api/logs/live" => guarded(RouteId::LogsLive, Scope::Admin, Execution::WebSocket(WsKind::LiveLogs)),
         "/debug/publish" if debug_routes => {
             RouteSpec { allow: POST, ..guarded(RouteId::DebugPublish, Scope::Admin, Execution::Inline) }
         }

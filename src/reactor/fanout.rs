@@ -26,10 +26,16 @@ impl Subscribers {
         Self { tokens: Vec::new(), listener, cursor, batch: Vec::new() }
     }
 
-    /// A connection starts taking events.
-    pub fn subscribe(&mut self, token: usize) {
-        self.tokens.push(token);
+    /// A connection starts taking events published from now on. Call before any replay,
+    /// so an event published during the replay is either in it or wakes this reactor.
+    pub fn subscribe(&mut self, token: usize, bus: &crate::events::EventBus) {
+        if self.listener.subscribers() == 0 {
+            // Nobody here listened, so nothing woke us: skip what was published meanwhile
+            // instead of handing old events to the newcomer.
+            self.cursor = bus.last_id();
+        }
         self.listener.add_subscriber();
+        self.tokens.push(token);
     }
 
     /// A subscribed connection closed (its token leaves the list in the next round).

@@ -111,3 +111,28 @@ pub use methods::{activity_json, activity_limit, hello_payload};
 
 /// Protocol number announced in `hello-ok` (the Human seed's).
 pub const PROTOCOL_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue in `proto/`, the registry and `hello-ok` must list the same methods.
+    #[test]
+    fn catalogue_matches_registry() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../proto/rpc/methods.json")).expect("catalogue is JSON");
+        assert_eq!(doc["protocol"], PROTOCOL_VERSION);
+        let entries = doc["methods"].as_array().expect("methods array");
+        let names: Vec<&str> = entries.iter().filter_map(|e| e["name"].as_str()).collect();
+        let registry: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        assert_eq!(names, registry, "proto/rpc/methods.json and METHODS differ");
+        for (entry, method) in entries.iter().zip(METHODS) {
+            assert_eq!(entry["scope"].as_str(), method.scope.map(Scope::as_str), "scope of {}", method.name);
+            let exec = if method.exec == Exec::Worker { "worker" } else { "inline" };
+            assert_eq!(entry["execution"], exec, "execution of {}", method.name);
+            assert!(entry["params"].is_object() && entry["result"].is_object(), "schemas of {}", method.name);
+        }
+        let names_unique: std::collections::BTreeSet<&str> = registry.iter().copied().collect();
+        assert_eq!(names_unique.len(), registry.len(), "duplicate method names");
+    }
+}

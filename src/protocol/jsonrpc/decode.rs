@@ -285,6 +285,14 @@ fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     serde_json::from_str::<String>(s).ok().map(Cow::Owned)
 }
 
+/// `raw` is the JSON string `want` (compared as raw text first: the common unescaped spelling
+/// needs no scan for escapes).
+fn is_str(raw: &RawValue, want: &str) -> bool {
+    let s = raw.get();
+    let plain = s.len() == want.len() + 2 && s.get(1..s.len() - 1) == Some(want) && s.starts_with('"');
+    plain || raw_str(raw).as_deref() == Some(want)
+}
+
 /// Apply the dialect's rules to an object. `in_batch` forces JSON-RPC: batches exist only there.
 fn judge(env: Envelope<'_>, in_batch: bool) -> Result<Call<'_>, Rejected<'_>> {
     let dialect = if in_batch || env.jsonrpc.is_some() {
@@ -303,7 +311,7 @@ fn judge(env: Envelope<'_>, in_batch: bool) -> Result<Call<'_>, Rejected<'_>> {
     match dialect {
         None => Err(reject("object has neither a \"jsonrpc\" nor a \"type\" member")),
         Some(Dialect::Frames) => {
-            if env.ty.and_then(raw_str).as_deref() != Some("req") {
+            if !env.ty.is_some_and(|t| is_str(t, "req")) {
                 return Err(reject("type must be \"req\""));
             }
             let id = match env.id.map(|id| (id, kind(id))) {
@@ -321,7 +329,7 @@ fn judge(env: Envelope<'_>, in_batch: bool) -> Result<Call<'_>, Rejected<'_>> {
         }
         Some(Dialect::JsonRpc) => {
             // Exactly "2.0" (an escaped spelling of it is still "2.0").
-            if env.jsonrpc.and_then(raw_str).as_deref() != Some("2.0") {
+            if !env.jsonrpc.is_some_and(|v| is_str(v, "2.0")) {
                 return Err(reject("jsonrpc must be \"2.0\""));
             }
             if env.id.is_some() && id.is_none() {

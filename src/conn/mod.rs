@@ -408,7 +408,11 @@ impl Connection {
             }
         }
         self.wpos = 0;
-        if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
+        // A WebSocket or SSE stream may stay idle for hours between messages: it keeps no
+        // buffer at all (the target is under 1 KB per idle socket). An HTTP connection keeps
+        // a small one for its next response.
+        let streaming = matches!(self.phase, Phase::WebSocket(_) | Phase::EventStream(_));
+        if streaming || self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
             self.wbuf = Vec::new();
         } else {
             self.wbuf.clear();

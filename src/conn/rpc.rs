@@ -42,31 +42,33 @@ impl Connection {
     }
 
     /// A text message on an RPC socket.
-    pub(super) fn rpc_text(&mut self, cx: &mut Cx<'_>, text: &[u8]) {
+    pub(super) fn rpc_text(&mut self, cx: &mut Cx<'_>, text: &str) {
         let Phase::WebSocket(ws) = &mut self.phase else { return };
-        let max_batch = cx.app.settings.config.gateway.max_batch_size;
-        if dispatch::needs_worker(text, max_batch) {
-            let app = Arc::clone(cx.app);
-            let (conn_id, scopes, prefers) = (ws.id, ws.scopes, ws.prefers_jsonrpc);
-            let text = text.to_vec();
-            let work = Box::new(move || {
-                let mut ctx = Ctx { app: &app, conn_id, scopes };
-                let reply = dispatch::run_frame(&mut ctx, &text, prefers);
-                Output::Rpc { reply, scopes: ctx.scopes }
-            });
-            if cx.app.pool.submit(Job { token: self.token, work, reply: cx.reply.clone() }).is_err() {
-                cx.app.metrics.reject(crate::metrics::Reject::Overloaded);
-                self.rpc_error_reply(cx, &GatewayError::Overloaded { what: "worker queue" });
-            } else {
-                ws.waiting = true;
+        let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
+        let inbound = dispatch::decode_frame(&ctx, text);
+        if !dispatch::needs_worker(&inbound) {
+            let reply = dispatch::run_frame(&mut ctx, inbound, ws.prefers_jsonrpc);
+            ws.scopes = ctx.scopes;
+            if !reply.is_empty() {
+                write_frame(&mut self.wbuf, OP_TEXT, &reply);
             }
             return;
         }
-        let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
-        let reply = dispatch::run_frame(&mut ctx, text, ws.prefers_jsonrpc);
-        ws.scopes = ctx.scopes;
-        if !reply.is_empty() {
-            write_frame(&mut self.wbuf, OP_TEXT, &reply);
+        // The worker decodes its own copy: the decoded frame borrows from this one.
+        let app = Arc::clone(cx.app);
+        let (conn_id, scopes, prefers) = (ws.id, ws.scopes, ws.prefers_jsonrpc);
+        let text = text.to_owned();
+        let work = Box::new(move || {
+            let mut ctx = Ctx { app: &app, conn_id, scopes };
+            let inbound = dispatch::decode_frame(&ctx, &text);
+            let reply = dispatch::run_frame(&mut ctx, inbound, prefers);
+            Output::Rpc { reply, scopes: ctx.scopes }
+        });
+        if cx.app.pool.submit(Job { token: self.token, work, reply: cx.reply.clone() }).is_err() {
+            cx.app.metrics.reject(crate::metrics::Reject::Overloaded);
+            self.rpc_error_reply(cx, &GatewayError::Overloaded { what: "worker queue" });
+        } else {
+            ws.waiting = true;
         }
     }
 

@@ -275,7 +275,7 @@ impl Connection {
                 WsKind::Echo => write_frame(&mut self.wbuf, OP_TEXT, text.as_bytes()),
                 WsKind::Rpc => {
                     if self.ws_rate_ok(cx) {
-                        self.rpc_text(cx, text.as_bytes());
+                        self.rpc_text(cx, text.as_str());
                     }
                 }
                 // clawgo's live sockets only drain what the client sends.
@@ -431,5 +431,19 @@ impl Connection {
             None => {}
         }
         self.pump(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle WebSocket holds its `Connection` (in the slab) and its boxed session, and no
+    /// buffer: this keeps the pair well under the 1 KB per idle socket target, with room for
+    /// the allocator's headers.
+    #[test]
+    fn idle_socket_footprint() {
+        let total = std::mem::size_of::<Connection>() + std::mem::size_of::<WsSession>();
+        assert!(total <= 700, "Connection + WsSession = {total} bytes");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::{Ctx, Exec};
 use crate::error::GatewayError;
 use crate::protocol::jsonrpc::{
-    Call, Dialect, ErrorBody, Inbound, Rejected, decode, encode_batch, encode_error, encode_result,
+    Call, Dialect, ErrorBody, Inbound, Rejected, decode_str, encode_batch, encode_error, encode_result,
 };
 
 /// The dialect to answer in when a frame does not say.
@@ -19,17 +19,23 @@ pub const fn preferred(prefers_jsonrpc: bool) -> Dialect {
     if prefers_jsonrpc { Dialect::JsonRpc } else { Dialect::Frames }
 }
 
-/// Whether running `text` needs the worker pool (some call is to a worker method).
+/// Whether running a decoded frame needs the worker pool (some call is to a worker method).
 #[must_use]
-pub fn needs_worker(text: &[u8], max_batch: usize) -> bool {
+pub fn needs_worker(inbound: &Inbound<'_>) -> bool {
     let is_worker = |c: &Result<Call<'_>, Rejected<'_>>| {
         c.as_ref().ok().and_then(|c| super::find(&c.method)).is_some_and(|m| m.exec == Exec::Worker)
     };
-    match decode(text, max_batch) {
-        Inbound::Single(c) => is_worker(&c),
+    match inbound {
+        Inbound::Single(c) => is_worker(c),
         Inbound::Batch(calls) => calls.iter().any(is_worker),
         Inbound::BatchRejected(_) => false,
     }
+}
+
+/// Decode one text frame (tungstenite has already checked it is UTF-8).
+#[must_use]
+pub fn decode_frame<'a>(ctx: &Ctx<'_>, text: &'a str) -> Inbound<'a> {
+    decode_str(text, ctx.app.settings.config.gateway.max_batch_size)
 }
 
 /// Append the error reply for `error` to `out`.
@@ -61,13 +67,12 @@ fn reject(r: &Rejected<'_>, fallback: Dialect, out: &mut Vec<u8>) {
     write_error(r.dialect.unwrap_or(fallback), r.id, &GatewayError::RpcDecode(r.error), out);
 }
 
-/// Run one text frame; returns the reply to send (empty when none is due).
+/// Run one decoded frame; returns the reply to send (empty when none is due).
 #[must_use]
-pub fn run_frame(ctx: &mut Ctx<'_>, text: &[u8], prefers_jsonrpc: bool) -> Vec<u8> {
-    let max_batch = ctx.app.settings.config.gateway.max_batch_size;
+pub fn run_frame(ctx: &mut Ctx<'_>, inbound: Inbound<'_>, prefers_jsonrpc: bool) -> Vec<u8> {
     let fallback = preferred(prefers_jsonrpc);
     let mut out = Vec::new();
-    match decode(text, max_batch) {
+    match inbound {
         Inbound::Single(Ok(call)) => run_call(ctx, &call, &mut out),
         Inbound::Single(Err(r)) | Inbound::BatchRejected(r) => reject(&r, fallback, &mut out),
         Inbound::Batch(items) => {

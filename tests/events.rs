@@ -260,3 +260,25 @@ fn log_tail_recent_and_live() {
     let resp = server.request(&support::get_with("/api/logs/recent", &[&format!("Authorization: Bearer {RPC_TOKEN}")]));
     assert_eq!(resp.status, 403);
 }
+
+/// Regression: a WebSocket that went from open to closing was never uncounted as a
+/// subscriber, so its reactor kept being woken for every event after it closed.
+#[test]
+fn subscriber_count_returns_to_zero() {
+    let server = TestServer::gateway(tokens());
+    let bus = &server.app().bus;
+    let mut socket = ws(&server, "/ws", RPC_TOKEN);
+    let _hello = next_text(&mut socket);
+    let sse = Sse::open(&server, RPC_TOKEN, "");
+    assert_eq!(bus.subscriber_count(), 2);
+    socket.close(None).expect("close");
+    while socket.read().is_ok() {}
+    drop(sse);
+    // A round (any event) lets the reactor notice connections that stopped taking events.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bus.subscriber_count() > 0 && Instant::now() < deadline {
+        publish(&server, "message:received", 0);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(bus.subscriber_count(), 0);
+}

@@ -149,6 +149,8 @@ pub struct Connection {
     pub scheduled: Option<Instant>,
     /// On the reactor's list of connections to revisit (so it is listed once).
     pub revisit: bool,
+    /// Counted as an event subscriber of its reactor (until [`Connection::leave_events`]).
+    subscribed: bool,
 }
 
 impl Connection {
@@ -177,6 +179,7 @@ impl Connection {
             blank_lines: 0,
             scheduled: None,
             revisit: false,
+            subscribed: false,
         }
     }
 
@@ -204,6 +207,20 @@ impl Connection {
     /// Graceful shutdown: finish the current request, then close instead of keeping alive.
     pub fn drain(&mut self) {
         self.drain = true;
+    }
+
+    /// Start taking bus events (before any replay, so nothing published meanwhile is missed).
+    fn subscribe(&mut self, cx: &mut Cx<'_>) {
+        if !self.subscribed {
+            self.subscribed = true;
+            cx.events.subscribe(self.token, &cx.app.bus);
+        }
+    }
+
+    /// Stop being counted as a subscriber; returns whether it was one. The reactor calls it
+    /// when the connection closes or stops taking events (a WebSocket that began closing).
+    pub fn leave_events(&mut self) -> bool {
+        std::mem::take(&mut self.subscribed)
     }
 
     /// Graceful shutdown begins: idle connections close now, WebSockets get close 1001,

@@ -20,7 +20,7 @@ impl Connection {
     /// The socket is open: greet it according to its kind.
     pub(super) fn ws_opened(&mut self, cx: &mut Cx<'_>) {
         if self.is_subscriber() {
-            cx.events.subscribe(self.token, &cx.app.bus);
+            self.subscribe(cx);
         }
         let Phase::WebSocket(ws) = &mut self.phase else { return };
         match ws.kind {

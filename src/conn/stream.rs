@@ -52,7 +52,7 @@ impl Connection {
         self.wbuf.extend_from_slice(b"\r\n");
         sse::encode_retry(&mut self.wbuf, sse_cfg.retry_ms);
         let scopes = inflight.admitted.scopes.unwrap_or_default();
-        cx.events.subscribe(self.token, &cx.app.bus);
+        self.subscribe(cx);
         let last_seen = inflight
             .head
             .header_str("last-event-id")

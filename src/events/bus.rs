@@ -223,6 +223,12 @@ impl EventBus {
         listener
     }
 
+    /// Connections taking events, across every listener (reactor).
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        self.listeners.read().iter().map(|l| l.subscribers()).sum()
+    }
+
     /// Unregister a listener (a reactor that stops).
     pub fn remove_listener(&self, listener: &Arc<Listener>) {
         self.listeners.write().retain(|l| !Arc::ptr_eq(l, listener));

@@ -317,7 +317,18 @@ impl Reactor {
                 if live {
                     self.with_conn(token, now, |conn, cx| conn.deliver(cx, &batch));
                 }
-                live && self.slab.get_mut(token).is_some_and(|c| c.is_subscriber())
+                match self.slab.get_mut(token) {
+                    Some(c) if c.is_subscriber() => true,
+                    // Still open but no longer taking events (closing): stop counting it.
+                    Some(c) => {
+                        if c.leave_events() {
+                            self.subscribers.unsubscribed();
+                        }
+                        false
+                    }
+                    // Closed: `close` already stopped counting it.
+                    None => false,
+                }
             });
             self.subscribers.restore_tokens(tokens);
             if batch.len() < crate::conn::DELIVERY_BATCH {
@@ -328,7 +339,7 @@ impl Reactor {
 
     fn close(&mut self, token: usize) {
         if let Some(mut conn) = self.slab.remove(token) {
-            if conn.is_subscriber() {
+            if conn.leave_events() {
                 self.subscribers.unsubscribed();
             }
             let _ = self.poll.registry().deregister(conn.socket_mut());

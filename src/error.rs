@@ -93,6 +93,8 @@ pub enum GatewayError {
     WsProtocol(String),
     /// A WebSocket text message that is not UTF-8 (1007).
     WsInvalidUtf8,
+    /// A fragmented WebSocket message not completed within `limits.body_timeout_ms`.
+    MessageTimeout,
 }
 
 impl From<ParseError> for GatewayError {
@@ -127,7 +129,7 @@ impl GatewayError {
             Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) | Self::BinaryNotSupported => 400,
             Self::MessageTooBig { .. } => 413,
             Self::RpcDecode(_) | Self::WsProtocol(_) | Self::WsInvalidUtf8 => 400,
-            Self::SlowConsumer { .. } | Self::PongTimeout => 408,
+            Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageTimeout => 408,
             Self::MessageRateLimited { .. } => 429,
         }
     }
@@ -180,6 +182,7 @@ impl GatewayError {
                 format!("slow consumer: more than {max_bytes} bytes waiting to be read; closing")
             }
             Self::PongTimeout => "no pong within pong_timeout_ms; closing".into(),
+            Self::MessageTimeout => "fragmented message not completed within body_timeout_ms; closing".into(),
             Self::MessageRateLimited { .. } => "Message rate limit exceeded".into(),
             Self::UnknownMethod(m) => format!("unknown method: {m}"),
             Self::RpcDecode(e) => e.message().into_owned(),
@@ -209,7 +212,7 @@ impl GatewayError {
             Self::WsInvalidUtf8 => -32700,
             Self::InvalidParams(_) => -32602,
             Self::BinaryNotSupported => -32700,
-            Self::SlowConsumer { .. } | Self::PongTimeout => -32004,
+            Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageTimeout => -32004,
             Self::MessageRateLimited { .. } => -32000,
         }
     }
@@ -251,7 +254,9 @@ impl GatewayError {
             Self::NotFound | Self::MethodNotAllowed { .. } | Self::HeaderTimeout | Self::BodyTimeout => 1008,
             Self::Internal(_) => 1011,
             Self::MessageTooBig { .. } => 1009,
-            Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageRateLimited { .. } => 1008,
+            Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageTimeout | Self::MessageRateLimited { .. } => {
+                1008
+            }
             Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) => 1008,
             Self::BinaryNotSupported => 1003,
             Self::RpcDecode(_) | Self::WsInvalidUtf8 => 1007,

@@ -139,16 +139,16 @@ fn sse_retry_ping_and_scope_filtering() {
     assert_eq!(resp.status, 401);
 }
 
+/// A subscriber that does not read holds at most `sse.max_backlog_bytes` of output; once
+/// the ring drops events it was never given, it is closed (its client reconnects and is told
+/// about the gap).
 #[test]
 fn slow_sse_subscriber_is_closed() {
     let mut cfg = tokens();
-    cfg["debug_routes"] = json!(true);
-    cfg["sse"] = json!({ "max_backlog_bytes": 65536 });
+    cfg["sse"] = json!({ "max_backlog_bytes": 65536, "ring_events": 200 });
     let server = TestServer::gateway(cfg);
-    let sse = Sse::open(&server, ADMIN_TOKEN, "");
-    // Never read; publish far more than the kernel buffers and the backlog bound hold.
-    for _ in 0..40 {
-        server.app().bus.publish("message:received", &json!({ "pad": "y".repeat(8192) })).expect("publish");
+    let mut sse = Sse::open(&server, ADMIN_TOKEN, "");
+    for _ in 0..100 {
         for _ in 0..50 {
             server.app().bus.publish("message:received", &json!({ "pad": "z".repeat(8192) })).expect("publish");
         }
@@ -158,7 +158,17 @@ fn slow_sse_subscriber_is_closed() {
         }
     }
     assert!(server.app().metrics.rejected(talon::metrics::Reject::SlowConsumer) >= 1);
-    drop(sse);
+    // What the client can still read is bounded: the kernel buffers plus the backlog bound.
+    let mut total = 0usize;
+    let mut buf = [0u8; 65536];
+    loop {
+        match sse.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("stream not closed: {e}"),
+        }
+    }
+    assert!(total < 16 << 20, "read {total} bytes from a closed slow stream");
 }
 
 #[test]
@@ -281,4 +291,41 @@ fn subscriber_count_returns_to_zero() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(bus.subscriber_count(), 0);
+}
+
+/// Regression (review): a replay was copied whole into the output buffer, past
+/// `sse.max_backlog_bytes`. It is now pulled in slices as the client reads: a client that
+/// reads gets every event, in order, with no gap.
+#[test]
+fn replay_larger_than_the_backlog_bound_arrives_whole_and_in_order() {
+    let mut cfg = tokens();
+    cfg["sse"] = json!({ "max_backlog_bytes": 65536 });
+    let server = TestServer::gateway(cfg);
+    let pad = "p".repeat(10_000);
+    let ids: Vec<u64> = (0..200)
+        .map(|i| server.app().bus.publish("message:received", &json!({ "i": i, "pad": pad })).expect("publish"))
+        .collect();
+    let mut sse = Sse::open(&server, ADMIN_TOKEN, "Last-Event-ID: 0\r\n");
+    for id in &ids {
+        let e = sse.next_event();
+        assert_eq!(e.id, id.to_string(), "replay out of order or with a gap");
+    }
+    let live = publish(&server, "message:sent", 1);
+    assert_eq!(sse.next_event().id, live.to_string());
+}
+
+/// Regression (review): an id newer than any this process issued (from before a restart)
+/// replayed nothing and said nothing.
+#[test]
+fn resume_with_an_id_from_another_process_gets_a_gap_notice_and_everything_held() {
+    let server = TestServer::gateway(tokens());
+    let ids: Vec<u64> = (1..=3).map(|n| publish(&server, "message:received", n)).collect();
+    let mut sse = Sse::open(&server, ADMIN_TOKEN, "Last-Event-ID: 1000\r\n");
+    let gap = sse.next_event();
+    assert_eq!(gap.event, "replay-gap");
+    let info: Value = serde_json::from_slice(&gap.data).expect("json");
+    assert_eq!(info["reason"], "unknown id");
+    for id in &ids {
+        assert_eq!(sse.next_event().id, id.to_string());
+    }
 }

@@ -413,3 +413,36 @@ fn echo_route_only_when_enabled() {
         }
     }
 }
+
+/// Regression (review): the backlog was judged before any write was tried, so one reply
+/// larger than `ws.max_outbound_bytes` closed a client that reads promptly.
+#[test]
+fn large_reply_to_a_reading_client_is_not_a_slow_consumer() {
+    let server = TestServer::gateway(json!({ "ws": { "max_outbound_bytes": 65536 } }));
+    let pad = "x".repeat(20_000);
+    for i in 0..100 {
+        server.app().bus.publish("message:received", &json!({ "i": i, "pad": pad })).expect("publish");
+    }
+    let mut ws = open(&server, "/ws");
+    let _hello = next_json(&mut ws);
+    let reply = call(&mut ws, r#"{"type":"req","id":"1","method":"activity.recent","params":{"limit":100}}"#);
+    assert_eq!(reply["ok"], true);
+    assert_eq!(reply["payload"]["events"].as_array().map(Vec::len), Some(100));
+    let reply = call(&mut ws, r#"{"type":"req","id":"2","method":"system.ping"}"#);
+    assert_eq!(reply["id"], "2");
+}
+
+/// A fragmented message must complete within `limits.body_timeout_ms`: its fragments hold
+/// memory, and pongs between them would otherwise keep the socket alive forever.
+#[test]
+fn unfinished_fragmented_message_is_closed() {
+    let server = TestServer::gateway(json!({ "limits": { "body_timeout_ms": 300 } }));
+    let mut ws = open(&server, "/ws");
+    let _hello = next_json(&mut ws);
+    // A first text fragment without FIN, masked as a client must.
+    let frame = [0x01u8, 0x83, 0, 0, 0, 0, b'a', b'b', b'c'];
+    ws.get_mut().write_all(&frame).expect("write");
+    let (code, reason) = close_code(&mut ws);
+    assert_eq!(code, 1008);
+    assert!(reason.contains("fragmented message"), "{reason}");
+}

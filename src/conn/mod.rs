@@ -269,6 +269,9 @@ impl Connection {
             if self.flush(cx.now).is_err() {
                 return Status::Close;
             }
+            if matches!(self.phase, Phase::EventStream(_)) && self.sse_drain(cx) == Status::Close {
+                return Status::Close;
+            }
             if self.pending_output() == 0 {
                 match self.phase {
                     Phase::Closing => self.start_lingering(cx.now),

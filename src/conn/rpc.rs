@@ -25,7 +25,7 @@ impl Connection {
         let Phase::WebSocket(ws) = &mut self.phase else { return };
         match ws.kind {
             WsKind::Rpc => {
-                let ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
+                let ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes, client: ws.client };
                 let hello = serde_json::to_vec(&rpc::hello_payload(&ctx)).unwrap_or_default();
                 let mark = begin_frame(&mut self.wbuf);
                 if ws.prefers_jsonrpc {
@@ -44,7 +44,7 @@ impl Connection {
     /// A text message on an RPC socket.
     pub(super) fn rpc_text(&mut self, cx: &mut Cx<'_>, text: &str) {
         let Phase::WebSocket(ws) = &mut self.phase else { return };
-        let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
+        let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes, client: ws.client };
         let inbound = dispatch::decode_frame(&ctx, text);
         if !dispatch::needs_worker(&inbound) {
             let reply = dispatch::run_frame(&mut ctx, inbound, ws.prefers_jsonrpc);
@@ -56,10 +56,10 @@ impl Connection {
         }
         // The worker decodes its own copy: the decoded frame borrows from this one.
         let app = Arc::clone(cx.app);
-        let (conn_id, scopes, prefers) = (ws.id, ws.scopes, ws.prefers_jsonrpc);
+        let (conn_id, scopes, prefers, client) = (ws.id, ws.scopes, ws.prefers_jsonrpc, ws.client);
         let text = text.to_owned();
         let work = Box::new(move || {
-            let mut ctx = Ctx { app: &app, conn_id, scopes };
+            let mut ctx = Ctx { app: &app, conn_id, scopes, client };
             let inbound = dispatch::decode_frame(&ctx, &text);
             let reply = dispatch::run_frame(&mut ctx, inbound, prefers);
             Output::Rpc { reply, scopes: ctx.scopes }

@@ -26,12 +26,18 @@ use crate::protocol::websocket::{OP_TEXT, begin_frame, finish_frame};
 /// Events taken from the ring per delivery round; more wait for the next round.
 pub const DELIVERY_BATCH: usize = 1024;
 
+/// Events pulled from the ring per lock while an SSE stream catches up.
+const PULL_BATCH: usize = 256;
+
 /// The state of one SSE stream.
 #[derive(Debug)]
 pub struct SseSession {
     scopes: ScopeSet,
-    /// Id of the last event given to this stream.
+    /// Id of the last event given to this stream (or skipped by scope).
     cursor: u64,
+    /// The `Last-Event-ID` of a resume whose replay has not started: its first pull tells
+    /// the client about a gap instead of closing the stream.
+    resume_from: Option<u64>,
     next_ping: Instant,
 }
 
@@ -59,44 +65,118 @@ impl Connection {
             .map(str::trim)
             .or_else(|| inflight.head.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lastEventId="))))
             .and_then(|v| v.parse::<u64>().ok());
-        let cursor = match last_seen {
-            Some(after) => self.replay(cx, after, scopes),
-            None => cx.app.bus.last_id(),
-        };
         let keepalive = Duration::from_millis(sse_cfg.keepalive_ms.max(1));
-        self.phase = Phase::EventStream(Box::new(SseSession { scopes, cursor, next_ping: cx.now + keepalive }));
+        let last = cx.app.bus.last_id();
+        let (cursor, resume_from) = match last_seen {
+            None => (last, None),
+            // An id this process never issued (from before a restart): everything held is new.
+            Some(after) if after > last => {
+                self.gap_notice(after, last, cx.app.bus.recent(1).first().map_or(last + 1, |e| e.id()), "unknown id");
+                (0, Some(0))
+            }
+            Some(after) => (after, Some(after)),
+        };
+        let session = SseSession { scopes, cursor, resume_from, next_ping: cx.now + keepalive };
+        self.phase = Phase::EventStream(Box::new(session));
         self.log_stream_start(cx, inflight, self.wbuf.len() - before);
+        // The replay is pulled in slices that respect the backlog bound, topped up as the
+        // client reads; a client that never reads never costs more than the bound.
+        if self.sse_pull(cx) == Status::Close {
+            self.phase = Phase::Closing;
+        }
     }
 
-    /// Write what the ring holds after `after`; returns the id of the last event written.
-    fn replay(&mut self, cx: &mut Cx<'_>, after: u64, scopes: ScopeSet) -> u64 {
-        let last = cx.app.bus.last_id();
-        let mut cursor = after.min(last);
+    fn gap_notice(&mut self, after: u64, last: u64, oldest: u64, reason: &str) {
+        let data = serde_json::json!({
+            "requestedAfter": after,
+            "oldestAvailable": oldest,
+            "lastId": last,
+            "missed": oldest.saturating_sub(after).saturating_sub(1),
+            "reason": reason,
+        });
+        sse::encode_event(&mut self.wbuf, None, Some("replay-gap"), data.to_string().as_bytes());
+    }
+
+    /// Give an SSE stream the events after its cursor straight from the ring, while its
+    /// unsent output stays under `sse.max_backlog_bytes`. A stream that fell so far behind
+    /// that the ring dropped events it had not been given is closed (its client reconnects
+    /// with `Last-Event-ID` and is told about the gap).
+    fn sse_pull(&mut self, cx: &mut Cx<'_>) -> Status {
+        let bound = usize::try_from(cx.app.settings.config.gateway.sse.max_backlog_bytes).unwrap_or(usize::MAX);
         let mut batch = Vec::new();
-        let mut first = true;
-        while cursor < last {
+        loop {
+            let Phase::EventStream(s) = &mut self.phase else { return Status::Open };
+            let last = cx.app.bus.last_id();
+            if self.wbuf.len().saturating_sub(self.wpos) >= bound {
+                // Not reading: once the ring cannot hold what it was not given, close it
+                // (the byte cap of the ring is caught by the next pull instead).
+                let ring = cx.app.settings.config.gateway.sse.ring_events as u64;
+                if s.resume_from.is_none() && last.saturating_sub(s.cursor) > ring {
+                    cx.app.metrics.reject(crate::metrics::Reject::SlowConsumer);
+                    return Status::Close;
+                }
+                return Status::Open;
+            }
+            if s.cursor >= last {
+                return Status::Open;
+            }
             batch.clear();
-            let missed = cx.app.bus.since_into(cursor, DELIVERY_BATCH, &mut batch);
-            if first && missed {
-                let oldest = batch.first().map_or(last.saturating_add(1), |e| e.id());
-                let mut data = Vec::new();
-                data.extend_from_slice(b"{\"requestedAfter\":");
-                push_u64(&mut data, after);
-                data.extend_from_slice(b",\"oldestAvailable\":");
-                push_u64(&mut data, oldest);
-                data.extend_from_slice(b",\"missed\":");
-                push_u64(&mut data, oldest.saturating_sub(after).saturating_sub(1));
-                data.push(b'}');
-                sse::encode_event(&mut self.wbuf, None, Some("replay-gap"), &data);
+            let missed = cx.app.bus.since_into(s.cursor, PULL_BATCH, &mut batch);
+            if missed {
+                match s.resume_from.take() {
+                    Some(after) => {
+                        let last = cx.app.bus.last_id();
+                        let oldest = batch.first().map_or(last + 1, |e| e.id());
+                        self.gap_notice(after, last, oldest, "evicted");
+                    }
+                    None => {
+                        cx.app.metrics.reject(crate::metrics::Reject::SlowConsumer);
+                        return Status::Close;
+                    }
+                }
             }
-            first = false;
-            let Some(end) = batch.last().map(|e| e.id()) else { break };
-            for e in batch.iter().filter(|e| scopes.satisfies(e.scope())) {
-                self.wbuf.extend_from_slice(e.sse());
+            let Phase::EventStream(s) = &mut self.phase else { return Status::Open };
+            s.resume_from = None;
+            if batch.is_empty() {
+                return Status::Open;
             }
-            cursor = end;
+            for e in &batch {
+                if self.wbuf.len().saturating_sub(self.wpos) >= bound {
+                    return Status::Open;
+                }
+                if s.scopes.satisfies(e.scope()) {
+                    self.wbuf.extend_from_slice(e.sse());
+                }
+                s.cursor = e.id();
+            }
         }
-        cursor.max(after.min(last))
+    }
+
+    /// While a stream is behind the bus and the socket takes output: pull and write.
+    pub(super) fn sse_drain(&mut self, cx: &mut Cx<'_>) -> Status {
+        loop {
+            let before = match &self.phase {
+                Phase::EventStream(s) if s.cursor < cx.app.bus.last_id() => s.cursor,
+                _ => return Status::Open,
+            };
+            if self.pending_output() > 0 {
+                // The socket is full; its next writable event brings us back.
+                return Status::Open;
+            }
+            if self.sse_pull(cx) == Status::Close {
+                return Status::Close;
+            }
+            if self.pending_output() == 0 {
+                // Everything pulled was filtered out by scope: go on if the cursor moved.
+                match &self.phase {
+                    Phase::EventStream(s) if s.cursor > before => continue,
+                    _ => return Status::Open,
+                }
+            }
+            if self.flush(cx.now).is_err() {
+                return Status::Close;
+            }
+        }
     }
 
     fn log_stream_start(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, bytes: usize) {
@@ -129,46 +209,62 @@ impl Connection {
 
     /// New events from the bus (in id order). Returns whether the connection survives.
     pub fn deliver(&mut self, cx: &mut Cx<'_>, events: &[Arc<Encoded>]) -> Status {
-        let limit = match &mut self.phase {
+        match &mut self.phase {
             Phase::EventStream(s) => {
+                // In step with the bus: take the shared batch. Behind it (catching up, or
+                // the bound was reached): pull from the ring at its own pace.
+                let in_step = events.first().is_some_and(|f| f.id() <= s.cursor.saturating_add(1));
+                if !in_step {
+                    return match self.sse_pull(cx) {
+                        Status::Open => self.pump(cx),
+                        Status::Close => Status::Close,
+                    };
+                }
+                let bound = usize::try_from(cx.app.settings.config.gateway.sse.max_backlog_bytes).unwrap_or(usize::MAX);
                 let after = s.cursor;
                 for e in events.iter().filter(|e| e.id() > after) {
+                    if self.wbuf.len().saturating_sub(self.wpos) >= bound {
+                        break;
+                    }
                     if s.scopes.satisfies(e.scope()) {
                         self.wbuf.extend_from_slice(e.sse());
                     }
                     s.cursor = e.id();
                 }
-                cx.app.settings.config.gateway.sse.max_backlog_bytes
+                self.pump(cx)
             }
-            Phase::WebSocket(ws) => {
-                // Not authenticated yet (in-band auth pending): nothing is shown.
-                let Some(scopes) = ws.scopes else { return Status::Open };
-                for e in events.iter().filter(|e| scopes.satisfies(e.scope())) {
-                    let mark = begin_frame(&mut self.wbuf);
-                    match ws.kind {
-                        WsKind::LiveEvents => live_event(e, &mut self.wbuf),
-                        _ if ws.prefers_jsonrpc => encode_notification(e.name(), e.payload(), &mut self.wbuf),
-                        _ => {
-                            ws.event_seq += 1;
-                            encode_event(e.name(), ws.event_seq, e.payload(), &mut self.wbuf);
-                        }
-                    }
-                    finish_frame(&mut self.wbuf, mark, OP_TEXT);
-                }
-                cx.app.settings.config.gateway.ws.max_outbound_bytes
+            Phase::WebSocket(_) => {
+                self.ws_deliver(cx, events);
+                self.pump(cx)
             }
-            _ => return Status::Open,
-        };
-        if self.pending_output() as u64 > limit {
-            cx.app.metrics.reject(crate::metrics::Reject::SlowConsumer);
-            if matches!(self.phase, Phase::WebSocket(_)) {
-                self.ws_check_backlog(cx);
-            } else {
-                // Nothing can be said to an SSE client behind a full buffer: drop it.
-                return Status::Close;
-            }
+            _ => Status::Open,
         }
-        self.pump(cx)
+    }
+
+    /// Events as WebSocket frames, one backlog check per event (after trying to write).
+    fn ws_deliver(&mut self, cx: &mut Cx<'_>, events: &[Arc<Encoded>]) {
+        for e in events {
+            if !self.ws_check_backlog(cx) {
+                return;
+            }
+            let Phase::WebSocket(ws) = &mut self.phase else { return };
+            // Not authenticated yet (in-band auth pending): nothing is shown.
+            let Some(scopes) = ws.scopes else { return };
+            if !scopes.satisfies(e.scope()) {
+                continue;
+            }
+            let mark = begin_frame(&mut self.wbuf);
+            match ws.kind {
+                WsKind::LiveEvents => live_event(e, &mut self.wbuf),
+                _ if ws.prefers_jsonrpc => encode_notification(e.name(), e.payload(), &mut self.wbuf),
+                _ => {
+                    ws.event_seq += 1;
+                    encode_event(e.name(), ws.event_seq, e.payload(), &mut self.wbuf);
+                }
+            }
+            finish_frame(&mut self.wbuf, mark, OP_TEXT);
+        }
+        self.ws_check_backlog(cx);
     }
 
     /// The SSE keep-alive deadline.

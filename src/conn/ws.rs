@@ -90,10 +90,22 @@ impl WindowCounter {
             self.window_start += window.saturating_mul(skipped);
             elapsed = now.saturating_duration_since(self.window_start);
         }
-        let overlap = 1.0 - elapsed.as_secs_f64() / window.as_secs_f64();
-        let estimate = f64::from(self.previous) * overlap + f64::from(self.current);
-        if estimate + 1.0 > f64::from(max) {
-            return Err(window.saturating_sub(elapsed).max(Duration::from_millis(1)));
+        let w = window.as_secs_f64();
+        let e = elapsed.as_secs_f64();
+        let (prev, cur, max_f) = (f64::from(self.previous), f64::from(self.current), f64::from(max));
+        if prev * (1.0 - e / w) + cur + 1.0 > max_f {
+            // The earliest moment the estimate lets one more message in: later in this
+            // window as the previous one fades out, or else in the next window, where this
+            // window's count becomes the fading one.
+            let wait_secs = if cur + 1.0 <= max_f && prev > 0.0 {
+                w * (1.0 - (max_f - cur - 1.0) / prev) - e
+            } else if cur > 0.0 {
+                (w - e) + w * (1.0 - (max_f - 1.0) / cur).max(0.0)
+            } else {
+                w - e
+            };
+            let wait = Duration::from_secs_f64(wait_secs.max(0.0)) + Duration::from_millis(1);
+            return Err(wait);
         }
         self.current = self.current.saturating_add(1);
         Ok(())
@@ -112,10 +124,15 @@ pub struct WsSession {
     pub(super) scopes: Option<ScopeSet>,
     /// Connection id, shown in `hello-ok`.
     pub(super) id: u64,
+    /// The client address (for the failed-auth limiter of in-band auth).
+    pub(super) client: std::net::IpAddr,
     /// Per-connection sequence of `event` frames.
     pub(super) event_seq: u64,
     /// A frame of this socket is on the worker pool; input waits until it is answered.
     pub(super) waiting: bool,
+    /// When the fragmented message being received started (it must finish within
+    /// `limits.body_timeout_ms`, or the socket is closed: its fragments hold memory).
+    fragment_started: Option<Instant>,
     /// `/api/logs/live`: the log tail sequence already sent, and when to look again.
     log_cursor: u64,
     next_log_poll: Option<Instant>,
@@ -126,9 +143,38 @@ pub struct WsSession {
     _slot: WsSlot,
 }
 
+/// After a frame this large, tungstenite's read buffer (which keeps the capacity of the
+/// largest frame it has held) is dropped by starting a fresh context.
+const RELEASE_AFTER_FRAME: usize = 4096;
+
+impl WsSession {
+    /// Follow message boundaries from each frame's first byte (FIN bit and opcode).
+    fn track_fragments(&mut self, first_byte: u8, now: Instant) {
+        let fin = first_byte & 0x80 != 0;
+        match first_byte & 0x0f {
+            // A text or binary frame starts a message; without FIN, more fragments follow.
+            0x1 | 0x2 => self.fragment_started = (!fin).then_some(now),
+            // A final continuation frame ends it.
+            0x0 if fin => self.fragment_started = None,
+            _ => {}
+        }
+    }
+
+    /// Between messages, nothing in the context is worth its memory: replace it when a big
+    /// frame has just grown its buffer. Safe only while open, outside a fragmented message,
+    /// and after its control replies were flushed (the caller flushes first).
+    fn release_buffers(&mut self, frame_len: usize) {
+        if frame_len > RELEASE_AFTER_FRAME && self.fragment_started.is_none() && self.ctx.can_write() {
+            let config = *self.ctx.get_config();
+            self.ctx = WebSocketContext::new(Role::Server, Some(config));
+        }
+    }
+}
+
 /// What a deadline of a WebSocket means now.
 enum WsTimer {
     PreauthExpired,
+    MessageTooSlow,
     PongOverdue,
     PingDue,
 }
@@ -173,8 +219,10 @@ impl Connection {
             prefers_jsonrpc,
             scopes: inflight.admitted.scopes,
             id: inflight.request_id,
+            client: inflight.admitted.client_ip,
             event_seq: 0,
             waiting: false,
+            fragment_started: None,
             log_cursor: cx.app.logger.tail.last_seq(),
             next_log_poll: (kind == WsKind::LiveLogs).then(|| cx.now + LOG_POLL),
             rate: WindowCounter::new(cx.now),
@@ -240,6 +288,7 @@ impl Connection {
             pos += total;
             let result = {
                 let Phase::WebSocket(ws) = &mut self.phase else { return buf.len() };
+                ws.track_fragments(frame.first().copied().unwrap_or(0), cx.now);
                 let mut io = MemoryIo::new(frame, &mut self.wbuf);
                 ws.ctx.read(&mut io)
             };
@@ -253,6 +302,9 @@ impl Connection {
                 }
             }
             self.ws_flush_control(cx);
+            if let Phase::WebSocket(ws) = &mut self.phase {
+                ws.release_buffers(total);
+            }
         }
     }
 
@@ -310,13 +362,47 @@ impl Connection {
         }
     }
 
-    /// A peer that does not read: close it rather than queue without bound.
-    pub(super) fn ws_check_backlog(&mut self, cx: &mut Cx<'_>) {
-        let max = cx.app.settings.config.gateway.ws.max_outbound_bytes;
-        if matches!(self.phase, Phase::WebSocket(_)) && self.pending_output() as u64 > max {
-            cx.app.metrics.reject(crate::metrics::Reject::SlowConsumer);
-            self.ws_fail(cx, &GatewayError::SlowConsumer { max_bytes: max });
+    /// A peer that does not read: close it rather than queue without bound. Output is
+    /// written first, so only what the peer has not taken counts. Returns whether the
+    /// socket is still open for more output.
+    pub(super) fn ws_check_backlog(&mut self, cx: &mut Cx<'_>) -> bool {
+        let max = usize::try_from(cx.app.settings.config.gateway.ws.max_outbound_bytes).unwrap_or(usize::MAX);
+        if !matches!(self.phase, Phase::WebSocket(_)) {
+            return false;
         }
+        if self.pending_output() <= max {
+            return true;
+        }
+        // A write error surfaces again in the next pump; here only progress matters.
+        let _ = self.flush(cx.now);
+        if self.pending_output() <= max {
+            return true;
+        }
+        cx.app.metrics.reject(crate::metrics::Reject::SlowConsumer);
+        // Free the backlog the peer is not reading and let the close frame be the next
+        // thing it sees, after the frame it is in the middle of.
+        self.drop_unsent_frames();
+        self.ws_fail(cx, &GatewayError::SlowConsumer { max_bytes: max as u64 });
+        false
+    }
+
+    /// Cut queued output after the frame that is partly written.
+    fn drop_unsent_frames(&mut self) {
+        // Frames start after the 101 head while that is still in the buffer.
+        let mut pos = if self.wbuf.starts_with(b"HTTP/1.1 101") {
+            self.wbuf.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4)
+        } else {
+            0
+        };
+        while pos < self.wpos {
+            match next_frame_len(self.wbuf.get(pos..).unwrap_or_default()) {
+                FrameScan::Frame { total, .. } => pos = pos.saturating_add(total),
+                FrameScan::NeedMore => break,
+            }
+        }
+        let keep = pos.max(self.wpos).min(self.wbuf.len());
+        self.wbuf.truncate(keep);
+        self.wbuf.shrink_to_fit();
     }
 
     fn ws_error(&mut self, cx: &mut Cx<'_>, e: WsError) {
@@ -374,15 +460,20 @@ impl Connection {
             None => ws.next_ping,
         };
         let preauth = (ws.kind == WsKind::Rpc && ws.scopes.is_none()).then(|| ws.opened + PREAUTH_TIMEOUT);
-        [keepalive, preauth, ws.next_log_poll].into_iter().flatten().min()
+        let body = Duration::from_millis(cx_app.settings.limits.body_timeout_ms);
+        let fragments = ws.fragment_started.map(|t| t + body);
+        [keepalive, preauth, ws.next_log_poll, fragments].into_iter().flatten().min()
     }
 
     /// A keep-alive or authentication deadline passed.
     pub(super) fn ws_on_timer(&mut self, cx: &mut Cx<'_>) -> Status {
         let Phase::WebSocket(ws) = &mut self.phase else { return Status::Open };
         let pong = Duration::from_millis(cx.app.settings.config.gateway.ws.pong_timeout_ms);
+        let body = Duration::from_millis(cx.app.settings.limits.body_timeout_ms);
         let timer = if ws.kind == WsKind::Rpc && ws.scopes.is_none() && cx.now >= ws.opened + PREAUTH_TIMEOUT {
             Some(WsTimer::PreauthExpired)
+        } else if ws.fragment_started.is_some_and(|t| cx.now >= t + body) {
+            Some(WsTimer::MessageTooSlow)
         } else if ws.ping_sent.is_some_and(|t| cx.now >= t + pong) {
             Some(WsTimer::PongOverdue)
         } else if ws.ping_sent.is_none() && ws.next_ping.is_some_and(|t| cx.now >= t) {
@@ -412,6 +503,10 @@ impl Connection {
                 let e = GatewayError::Unauthorized { reason: "not authenticated within 15 s of opening" };
                 self.ws_fail(cx, &e);
             }
+            Some(WsTimer::MessageTooSlow) => {
+                cx.app.metrics.reject(crate::metrics::Reject::BodyTimeout);
+                self.ws_fail(cx, &GatewayError::MessageTimeout);
+            }
             Some(WsTimer::PongOverdue) => {
                 cx.app.metrics.reject(crate::metrics::Reject::PongTimeout);
                 self.ws_fail(cx, &GatewayError::PongTimeout);
@@ -437,6 +532,26 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (review): the wait given with a refusal must be enough.
+    #[test]
+    fn retry_after_is_honoured() {
+        let t0 = Instant::now();
+        let w = Duration::from_secs(60);
+        let mut c = WindowCounter::new(t0);
+        for _ in 0..60 {
+            assert!(c.admit(t0, 60, w).is_ok());
+        }
+        for at in [1u64, 30, 59] {
+            let t = t0 + Duration::from_secs(at);
+            let mut probe = c;
+            let wait = probe.admit(t, 60, w).expect_err("over the limit");
+            assert!(probe.admit(t + wait, 60, w).is_ok(), "told at {at}s to wait {wait:?}, still refused then");
+        }
+        // A sliding window: 60 more only after a whole window has passed.
+        let mut later = c;
+        assert!(later.admit(t0 + Duration::from_secs(61), 60, w).is_ok());
+    }
 
     /// An idle WebSocket holds its `Connection` (in the slab) and its boxed session, and no
     /// buffer: this keeps the pair well under the 1 KB per idle socket target, with room for

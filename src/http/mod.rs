@@ -116,8 +116,9 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
             AuthOutcome::Granted { .. } => {
                 return refuse(spec.id, GatewayError::InsufficientScope { required }, Some(Reject::InsufficientScope));
             }
-            // No credential on a loopback bind: the WebSocket may authenticate in-band.
-            AuthOutcome::Missing if spec.in_band_auth && s.bind.ip().is_loopback() => {}
+            // No credential from a local client (no proxy headers) on a loopback bind: the
+            // WebSocket may authenticate in-band.
+            AuthOutcome::Missing if spec.in_band_auth && local && s.bind.ip().is_loopback() => {}
             AuthOutcome::Missing => {
                 return refuse(
                     spec.id,

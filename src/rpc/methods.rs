@@ -92,14 +92,25 @@ struct ConnectAuth {
     token: Option<String>,
 }
 
-/// Check a token presented in-band and adopt its scopes.
+/// Check a token presented in-band and adopt its scopes. Guessing goes through the same
+/// failed-auth lockout as HTTP, and the token must hold the scope `/ws` needs over HTTP.
 fn adopt_token(ctx: &mut Ctx<'_>, token: &str) -> Result<(), GatewayError> {
+    use crate::auth::Scope;
+    use crate::auth::limiter::Verdict;
+    let now = std::time::Instant::now();
+    if let Verdict::Deny { retry_after, .. } = ctx.app.auth_limiter.lock().check(ctx.client, now) {
+        return Err(GatewayError::AuthLockedOut { retry_after });
+    }
     match ctx.app.settings.auth.tokens.authenticate(token.as_bytes()) {
-        Some(entry) => {
+        Some(entry) if entry.scopes.satisfies(Scope::Read) => {
             ctx.scopes = Some(entry.scopes);
             Ok(())
         }
-        None => Err(GatewayError::Unauthorized { reason: "invalid token" }),
+        Some(_) => Err(GatewayError::InsufficientScope { required: Scope::Read }),
+        None => {
+            let _ = ctx.app.auth_limiter.lock().record_failure(ctx.client, now);
+            Err(GatewayError::Unauthorized { reason: "invalid token" })
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Ctx<'a> {
     /// What the socket may do; `None` before in-band authentication. Handlers of `connect`
     /// and `auth.token` set it.
     pub scopes: Option<ScopeSet>,
+    /// The client's address, for the failed-auth limiter.
+    pub client: std::net::IpAddr,
 }
 
 /// A handler: params in, the JSON payload of the result out.

@@ -474,6 +474,11 @@ impl Connection {
             Some(WsTimer::PreauthExpired)
         } else if ws.fragment_started.is_some_and(|t| cx.now >= t + body) {
             Some(WsTimer::MessageTooSlow)
+        } else if ws.ping_sent.is_some_and(|t| cx.now >= t + pong) && ws.waiting {
+            // We stopped reading while a worker runs its frame: the pong may be sitting
+            // unread in our socket. Not the peer's fault: ask again.
+            ws.ping_sent = None;
+            Some(WsTimer::PingDue)
         } else if ws.ping_sent.is_some_and(|t| cx.now >= t + pong) {
             Some(WsTimer::PongOverdue)
         } else if ws.ping_sent.is_none() && ws.next_ping.is_some_and(|t| cx.now >= t) {

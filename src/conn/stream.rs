@@ -78,7 +78,7 @@ impl Connection {
         };
         let session = SseSession { scopes, cursor, resume_from, next_ping: cx.now + keepalive };
         self.phase = Phase::EventStream(Box::new(session));
-        self.log_stream_start(cx, inflight, self.wbuf.len() - before);
+        self.log_takeover(cx, inflight, 200, self.wbuf.len() - before);
         // The replay is pulled in slices that respect the backlog bound, topped up as the
         // client reads; a client that never reads never costs more than the bound.
         if self.sse_pull(cx) == Status::Close {
@@ -177,24 +177,6 @@ impl Connection {
                 return Status::Close;
             }
         }
-    }
-
-    fn log_stream_start(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, bytes: usize) {
-        let latency = Instant::now().saturating_duration_since(inflight.started);
-        cx.app.metrics.request(inflight.admitted.spec.id, 200, latency);
-        cx.log.request(
-            &cx.app.logger,
-            &crate::log::RequestRecord {
-                request_id: inflight.request_id,
-                method: inflight.head.method_str(),
-                path: inflight.head.path(),
-                status: 200,
-                bytes,
-                duration_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                client: inflight.admitted.client_ip,
-            },
-        );
-        self.served += 1;
     }
 
     /// Whether this connection takes bus events.

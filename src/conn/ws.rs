@@ -210,7 +210,7 @@ impl Connection {
                 == Some(b"jsonrpc".as_slice());
         let before = self.wbuf.len();
         encode_switching(&up, &mut self.wbuf);
-        self.log_switch(cx, &inflight, self.wbuf.len() - before);
+        self.log_takeover(cx, &inflight, 101, self.wbuf.len() - before);
         let max_message = usize::try_from(ws_cfg.max_message_bytes).unwrap_or(usize::MAX);
         let ping = Duration::from_millis(ws_cfg.ping_interval_ms);
         let session = WsSession {
@@ -236,16 +236,18 @@ impl Connection {
         self.ws_opened(cx);
     }
 
-    fn log_switch(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, bytes: usize) {
+    /// Count and log the request that turned this connection into a stream (101 for a
+    /// WebSocket, 200 for SSE): its log line is written when the stream starts.
+    pub(super) fn log_takeover(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, status: u16, bytes: usize) {
         let latency = Instant::now().saturating_duration_since(inflight.started);
-        cx.app.metrics.request(inflight.admitted.spec.id, 101, latency);
+        cx.app.metrics.request(inflight.admitted.spec.id, status, latency);
         cx.log.request(
             &cx.app.logger,
             &crate::log::RequestRecord {
                 request_id: inflight.request_id,
                 method: inflight.head.method_str(),
                 path: inflight.head.path(),
-                status: 101,
+                status,
                 bytes,
                 duration_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                 client: inflight.admitted.client_ip,

@@ -107,14 +107,9 @@ fn logs_recent(app: &App, head: &RequestHead) -> Response {
     };
     let lines = app.logger.tail.recent(limit);
     let mut body = Vec::with_capacity(32 + lines.iter().map(|l| l.len() + 1).sum::<usize>());
-    body.extend_from_slice(b"{\"ok\":true,\"logs\":[");
-    for (i, l) in lines.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(l);
-    }
-    body.extend_from_slice(b"]}");
+    body.extend_from_slice(b"{\"ok\":true,\"logs\":");
+    crate::protocol::jsonrpc::encode_batch(&lines, &mut body);
+    body.push(b'}');
     Response::json(200, body)
 }
 

@@ -355,15 +355,11 @@ pub fn activity_limit(limit: Option<usize>) -> Result<usize, GatewayError> {
 #[must_use]
 pub fn activity_json(app: &crate::app::App, limit: usize) -> Vec<u8> {
     let events = app.bus.recent(limit);
-    let mut out = Vec::with_capacity(16 + events.iter().map(|e| e.activity().len() + 1).sum::<usize>());
-    out.extend_from_slice(b"{\"events\":[");
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(e.activity());
-    }
-    out.extend_from_slice(b"]}");
+    let items: Vec<&[u8]> = events.iter().map(|e| e.activity()).collect();
+    let mut out = Vec::with_capacity(16 + items.iter().map(|i| i.len() + 1).sum::<usize>());
+    out.extend_from_slice(b"{\"events\":");
+    crate::protocol::jsonrpc::encode_batch(&items, &mut out);
+    out.push(b'}');
     out
 }
 

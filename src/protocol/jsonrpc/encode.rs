@@ -92,7 +92,8 @@ pub fn encode_notification(method: &str, params_json: &[u8], out: &mut Vec<u8>) 
     out.push(b'}');
 }
 
-/// Write a JSON-RPC batch reply `[a,b,c]` from already encoded replies. An empty `items`
+/// Write a JSON-RPC batch reply `[a,b,c]` from already encoded replies (also used for any
+/// JSON array of already encoded values). An empty `items`
 /// writes `[]`, which JSON-RPC forbids as a reply: when every call was a notification, the
 /// caller sends nothing instead.
 pub fn encode_batch<T: AsRef<[u8]>>(items: &[T], out: &mut Vec<u8>) {

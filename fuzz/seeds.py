@@ -116,6 +116,44 @@ CHUNKED = {
 }
 
 
+def sse(data, name=None, id=None, cut=0):
+    """[flags: bit0 id, bit1 name, bits 2..7 split point][id u64 LE][name len][name][data]"""
+    name = (name or "").encode() if isinstance(name, str) or name is None else name
+    flags = (1 if id is not None else 0) | (2 if name else 0) | (cut << 2)
+    return bytes([flags]) + (id or 0).to_bytes(8, "little") + bytes([len(name)]) + name + data
+
+
+SSE = {
+    "json_event": sse(b'{"sessionKey":"web-1","text":"hi"}', "message:received", 42, cut=33),
+    "no_id_no_name": sse(b"plain"),
+    "empty_data": sse(b"", "ping", 1),
+    "id_zero": sse(b"x", id=0),
+    "id_max": sse(b"x", "system:error", 2**64 - 1, cut=63),
+    "lf_lines": sse(b"a\nb\nc", "x"),
+    "cr_lines": sse(b"a\rb\rc", "x"),
+    "crlf_lines": sse(b"a\r\nb\r\nc", "x", cut=20),
+    "lf_cr_pair": sse(b"a\n\rb", cut=10),
+    "trailing_lf": sse(b"data\n", cut=40),
+    "trailing_cr": sse(b"data\r", cut=41),
+    "only_breaks": sse(b"\r\n\r\n\n\r\r"),
+    "blank_line_injection": sse(b"x\n\nid: 999\nevent: admin\ndata: evil\n\n", "message:sent", 5, cut=30),
+    "name_with_lf": sse(b"x", "a\nid: 1"),
+    "name_with_crlf": sse(b"x", "a\r\ndata: injected\r\n\r\n", 3),
+    "name_only_breaks": sse(b"x", "\r\n\x00"),
+    "name_nul": sse(b"x", "a\x00b"),
+    "name_leading_space": sse(b"x", " spaced"),
+    "name_colon": sse(b"x", "event: nested"),
+    "data_leading_space": sse(b" leading", cut=5),
+    "data_colon_first": sse(b": looks like a comment"),
+    "data_bom": sse(b"\xef\xbb\xbfbom", cut=3),
+    "data_invalid_utf8": sse(b"\xff\xfe\xc3(\x80", "x", 9),
+    "data_nul": sse(b"a\x00b\x00"),
+    "name_invalid_utf8": sse(b"x", b"\xff\x0a\xfe"),
+    "long_data": sse(b"0123456789abcdef" * 300 + b"\n" + b"z" * 100, "message:streaming", 10, cut=50),
+    "short_input": b"\x03\x01",
+}
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -125,5 +163,5 @@ def write(target, seeds):
 
 
 if __name__ == "__main__":
-    n = write("http1_head", HEAD) + write("http1_chunked", CHUNKED)
+    n = write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

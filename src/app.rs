@@ -17,6 +17,14 @@ use crate::log::Logger;
 use crate::metrics::{Gauges, Metrics};
 use crate::workers::WorkerPool;
 
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+#[must_use]
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The shared application state.
 #[derive(Debug)]
 pub struct App {
@@ -32,6 +40,12 @@ pub struct App {
     pub rate_limiter: Mutex<RateLimiter>,
     /// Failed-auth limiter.
     pub auth_limiter: Mutex<AuthLimiter>,
+    /// When the process started serving.
+    pub started: std::time::Instant,
+    /// The same, as Unix milliseconds.
+    pub started_unix_ms: u64,
+    /// Open WebSockets across reactors, against `gateway.ws.max_connections`.
+    pub ws_connections: Arc<AtomicUsize>,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     conns_total: AtomicUsize,
     shutting_down: AtomicBool,
@@ -60,6 +74,9 @@ impl App {
             metrics,
             logger,
             pool,
+            started: std::time::Instant::now(),
+            started_unix_ms: unix_ms(),
+            ws_connections: Arc::new(AtomicUsize::new(0)),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use crate::auth::Scope;
 use crate::protocol::http1::{ParseError, Response};
+use crate::protocol::jsonrpc::DecodeError;
+use crate::protocol::websocket::UpgradeError;
 
 /// An error that ends a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,35 @@ pub enum GatewayError {
     ShuttingDown,
     /// A bug or an unexpected failure on our side.
     Internal(String),
+    /// A WebSocket route was asked for without a valid upgrade (or a bad one).
+    Upgrade(crate::protocol::websocket::UpgradeError),
+    /// A WebSocket message (or frame) over `gateway.ws.max_message_bytes`.
+    MessageTooBig {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A peer that reads too slowly: its outbound queue passed its bound.
+    SlowConsumer {
+        /// The bound that was passed.
+        max_bytes: u64,
+    },
+    /// A WebSocket peer that did not answer a ping within `pong_timeout_ms`.
+    PongTimeout,
+    /// The per-connection message rate limit (`gateway.ws.message_rate_limit`).
+    MessageRateLimited {
+        /// When the window allows the next message.
+        retry_after: Duration,
+    },
+    /// An RPC frame that could not be decoded or is not a valid request.
+    RpcDecode(crate::protocol::jsonrpc::DecodeError),
+    /// An RPC method that does not exist here.
+    UnknownMethod(String),
+    /// RPC parameters that do not fit the method.
+    InvalidParams(String),
+    /// A binary WebSocket message where only JSON text is spoken.
+    BinaryNotSupported,
 }
 
 impl From<ParseError> for GatewayError {
@@ -88,6 +119,12 @@ impl GatewayError {
             Self::Overloaded { .. } | Self::ShuttingDown => 503,
             Self::HeaderTimeout | Self::BodyTimeout => 408,
             Self::Internal(_) => 500,
+            Self::Upgrade(UpgradeError::NotAnUpgrade | UpgradeError::UnsupportedVersion) => 426,
+            Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) | Self::BinaryNotSupported => 400,
+            Self::MessageTooBig { .. } => 413,
+            Self::RpcDecode(_) => 400,
+            Self::SlowConsumer { .. } | Self::PongTimeout => 408,
+            Self::MessageRateLimited { .. } => 429,
         }
     }
 
@@ -104,6 +141,7 @@ impl GatewayError {
             413 => "payload_too_large",
             414 => "uri_too_long",
             417 => "expectation_failed",
+            426 => "upgrade_required",
             429 => "too_many_requests",
             431 => "headers_too_large",
             501 => "not_implemented",
@@ -132,6 +170,17 @@ impl GatewayError {
             }
             Self::ShuttingDown => "server is shutting down".into(),
             Self::Internal(m) => format!("internal error: {m}"),
+            Self::Upgrade(e) => e.message().to_owned(),
+            Self::MessageTooBig { size, max } => format!("Message size {size} bytes exceeds maximum of {max}"),
+            Self::SlowConsumer { max_bytes } => {
+                format!("slow consumer: more than {max_bytes} bytes waiting to be read; closing")
+            }
+            Self::PongTimeout => "no pong within pong_timeout_ms; closing".into(),
+            Self::MessageRateLimited { .. } => "Message rate limit exceeded".into(),
+            Self::UnknownMethod(m) => format!("unknown method: {m}"),
+            Self::RpcDecode(e) => e.message().into_owned(),
+            Self::InvalidParams(m) => format!("invalid params: {m}"),
+            Self::BinaryNotSupported => "binary frames are not supported; send JSON text frames".into(),
         }
     }
 
@@ -143,10 +192,40 @@ impl GatewayError {
             Self::NotFound | Self::MethodNotAllowed { .. } => -32601,
             Self::Unauthorized { .. } | Self::OriginNotAllowed => -32001,
             Self::InsufficientScope { .. } => -32003,
-            Self::RateLimited { .. } | Self::AuthLockedOut { .. } => -32005,
+            Self::RateLimited { .. } => -32000,
+            Self::AuthLockedOut { .. } => -32005,
             Self::Overloaded { .. } | Self::ShuttingDown => -32004,
             Self::HeaderTimeout | Self::BodyTimeout | Self::Internal(_) => -32603,
+            Self::Upgrade(_) | Self::MessageTooBig { .. } => -32600,
+            Self::UnknownMethod(_) => -32601,
+            Self::RpcDecode(DecodeError::Parse | DecodeError::NotUtf8) => -32700,
+            Self::RpcDecode(_) => -32600,
+            Self::InvalidParams(_) => -32602,
+            Self::BinaryNotSupported => -32700,
+            Self::SlowConsumer { .. } | Self::PongTimeout => -32004,
+            Self::MessageRateLimited { .. } => -32000,
         }
+    }
+
+    /// The string code of the `req`/`res` frame dialect (OpenClaw's `error.code` names where
+    /// one fits, ours otherwise).
+    #[must_use]
+    pub fn frame_code(&self) -> &'static str {
+        match self.jsonrpc_code() {
+            -32700 | -32600 | -32602 => "INVALID_REQUEST",
+            -32601 => "METHOD_NOT_FOUND",
+            -32001 => "UNAUTHORIZED",
+            -32003 => "FORBIDDEN",
+            -32000 | -32005 => "RATE_LIMITED",
+            -32004 => "UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+
+    /// How long the client should wait before retrying, when that is known.
+    #[must_use]
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
     }
 
     /// The WebSocket close code for the same condition.
@@ -164,6 +243,11 @@ impl GatewayError {
             Self::ShuttingDown => 1001,
             Self::NotFound | Self::MethodNotAllowed { .. } | Self::HeaderTimeout | Self::BodyTimeout => 1008,
             Self::Internal(_) => 1011,
+            Self::MessageTooBig { .. } => 1009,
+            Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageRateLimited { .. } => 1008,
+            Self::Upgrade(_) | Self::UnknownMethod(_) | Self::InvalidParams(_) => 1008,
+            Self::BinaryNotSupported => 1003,
+            Self::RpcDecode(_) => 1007,
         }
     }
 
@@ -176,7 +260,9 @@ impl GatewayError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::AuthLockedOut { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after }
+            | Self::AuthLockedOut { retry_after }
+            | Self::MessageRateLimited { retry_after } => Some(*retry_after),
             Self::Overloaded { .. } | Self::ShuttingDown => Some(Duration::from_secs(1)),
             _ => None,
         }
@@ -195,6 +281,10 @@ impl GatewayError {
         match self {
             Self::MethodNotAllowed { allow } => r.push_header("Allow", *allow),
             Self::Unauthorized { .. } => r.push_header("WWW-Authenticate", "Bearer"),
+            Self::Upgrade(UpgradeError::NotAnUpgrade | UpgradeError::UnsupportedVersion) => {
+                r.push_header("Upgrade", "websocket");
+                r.push_header("Sec-WebSocket-Version", crate::protocol::websocket::SUPPORTED_VERSION);
+            }
             Self::InsufficientScope { required } => {
                 r.push_header("WWW-Authenticate", format!("Bearer error=\"insufficient_scope\", scope=\"{required}\""));
             }

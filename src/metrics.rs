@@ -53,9 +53,17 @@ pub enum Reject {
     BodyTimeout,
     /// Client did not read its response in time.
     WriteTimeout,
+    /// A WebSocket upgrade refused before the 101 (bad handshake, origin, connection cap).
+    WsRefused,
+    /// A WebSocket message over the per-connection message rate.
+    WsMessageRate,
+    /// A WebSocket or SSE peer whose outbound backlog passed its bound.
+    SlowConsumer,
+    /// A WebSocket peer that answered no ping in time.
+    PongTimeout,
 }
 
-const REJECTS: [(Reject, &str); 14] = [
+const REJECTS: [(Reject, &str); 18] = [
     (Reject::MaxConnections, "max_connections"),
     (Reject::PerIpConnections, "max_connections_per_ip"),
     (Reject::RateLimited, "rate_limited"),
@@ -70,6 +78,10 @@ const REJECTS: [(Reject, &str); 14] = [
     (Reject::HeaderTimeout, "header_timeout"),
     (Reject::BodyTimeout, "body_timeout"),
     (Reject::WriteTimeout, "write_timeout"),
+    (Reject::WsRefused, "ws_refused"),
+    (Reject::WsMessageRate, "ws_message_rate"),
+    (Reject::SlowConsumer, "slow_consumer"),
+    (Reject::PongTimeout, "pong_timeout"),
 ];
 
 /// All counters.

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, parse_head};
+use talon::protocol::sse::{encode_event, parse_stream};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -35,6 +36,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
     match target {
         "http1_head" => checks::check_head,
         "http1_chunked" => checks::check_chunked,
+        "sse_encode" => checks::check_sse_encode,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -53,7 +55,11 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_target_has_a_seed_corpus() {
     let targets = targets();
-    assert_eq!(targets, ["http1_head", "http1_chunked"], "fuzz/Cargo.toml targets changed: update this test");
+    assert_eq!(
+        targets,
+        ["http1_head", "http1_chunked", "sse_encode"],
+        "fuzz/Cargo.toml targets changed: update this test"
+    );
     for t in &targets {
         let n = inputs(&fuzz_dir().join("corpus").join(t)).len();
         assert!(n >= 10, "fuzz/corpus/{t} has only {n} seeds");
@@ -160,5 +166,62 @@ fn named_chunked_seeds_mean_what_they_say() {
     for (name, want) in rejected {
         let (r, _) = decode(name);
         assert_eq!(r, Err(want), "{name}");
+    }
+}
+
+#[test]
+fn named_sse_seeds_mean_what_they_say() {
+    // Seeds are [flags][id u64 LE][name len][name][data]; see `checks::split_sse_input`.
+    let parse = |name: &str| {
+        let data = seed("sse_encode", name);
+        let (id, event, payload) = checks::split_sse_input(&data);
+        let mut out = Vec::new();
+        encode_event(&mut out, id, event.as_deref(), payload);
+        let events = parse_stream(&out);
+        assert_eq!(events.len(), 1, "{name}: {events:?}");
+        events.into_iter().next().map(|e| (e.id, e.event, e.data)).unwrap_or_default()
+    };
+    assert_eq!(
+        parse("json_event"),
+        ("42".into(), "message:received".into(), br#"{"sessionKey":"web-1","text":"hi"}"#.to_vec())
+    );
+    assert_eq!(parse("empty_data"), ("1".into(), "ping".into(), Vec::new()));
+    assert_eq!(parse("id_max").0, u64::MAX.to_string());
+    assert_eq!(parse("crlf_lines").2, b"a\nb\nc");
+    assert_eq!(parse("cr_lines").2, b"a\nb\nc");
+    assert_eq!(parse("trailing_cr").2, b"data\n");
+    let (id, event, data) = parse("blank_line_injection");
+    assert_eq!((id.as_str(), event.as_str()), ("5", "message:sent"), "data injected a field");
+    assert_eq!(data, b"x\n\nid: 999\nevent: admin\ndata: evil\n\n");
+    assert_eq!(parse("name_with_crlf").1, "adata: injected");
+    assert_eq!(parse("name_only_breaks").1, "message");
+    assert_eq!(parse("name_leading_space").1, " spaced");
+}
+
+/// cargo-fuzz needs nightly features and is not always installed, so `cargo test` also pushes
+/// a fixed set of pseudo-random inputs through the `sse_encode` check. The alphabet is biased
+/// toward the bytes that matter to SSE framing (CR, LF, NUL, ':', ' ', BOM bytes).
+#[test]
+fn sse_encode_check_holds_on_pseudo_random_inputs() {
+    const ALPHABET: &[u8] = b"\r\n\r\n\0: :abcdiventd\xef\xbb\xbf\xff";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 64) as usize;
+        let mut input: Vec<u8> = (0..10).map(|_| next() as u8).collect();
+        // A short name most of the time, so the data part is usually non-empty.
+        if let Some(n) = input.get_mut(9) {
+            *n %= 8;
+        }
+        input.extend((0..len).map(|_| {
+            let r = next();
+            if r % 4 == 0 { r as u8 } else { ALPHABET[(r >> 8) as usize % ALPHABET.len()] }
+        }));
+        checks::check_sse_encode(&input);
     }
 }

@@ -3,6 +3,7 @@
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, Progress, RequestHead, parse_head};
+use talon::protocol::sse::{StreamParser, encode_comment, encode_event, encode_ping, parse_stream};
 
 /// Tight limits, so the fuzzer reaches every size-limit branch with short inputs.
 pub const SMALL_LIMITS: HeadLimits = HeadLimits { max_request_line_bytes: 64, max_header_bytes: 256, max_headers: 4 };
@@ -197,4 +198,90 @@ fn feed(dec: &mut BodyDecoder, pieces: &[&[u8]], out: &mut Vec<u8>) -> Result<Pr
         }
     }
     Ok(last)
+}
+
+/// Split an `sse_encode` input into (id, event name, data). Layout: byte 0 is flags (bit 0: the
+/// id is present, bit 1: the name is present), bytes 1..9 the id (little-endian, zero-padded
+/// when short), byte 9 the name length, then the name (lossy UTF-8) and the data (the rest).
+#[must_use]
+pub fn split_sse_input(data: &[u8]) -> (Option<u64>, Option<String>, &[u8]) {
+    let flags = data.first().copied().unwrap_or_default();
+    let mut id = [0u8; 8];
+    for (dst, src) in id.iter_mut().zip(data.get(1..9).unwrap_or_default()) {
+        *dst = *src;
+    }
+    let name_len = usize::from(data.get(9).copied().unwrap_or_default());
+    let rest = data.get(10..).unwrap_or_default();
+    let (name, payload) = rest.split_at(name_len.min(rest.len()));
+    let id = (flags & 1 != 0).then(|| u64::from_le_bytes(id));
+    let name = (flags & 2 != 0).then(|| String::from_utf8_lossy(name).into_owned());
+    (id, name, payload)
+}
+
+/// `encode_event` followed by a WHATWG parse must give back exactly one event with the same
+/// id, the data with its line breaks normalised to `\n`, and the name minus CR, LF and NUL
+/// (`message` when nothing is left). The encoded block must contain no CR, end in its only
+/// blank line and consist of `event: `, `data: ` and `id: ` lines alone; parsing it in two
+/// pieces must agree with parsing it whole; the same data as a comment must dispatch nothing;
+/// and a ping between two copies of the event must give three events.
+pub fn check_sse_encode(data: &[u8]) {
+    let (id, name, payload) = split_sse_input(data);
+    let mut out = Vec::new();
+    encode_event(&mut out, id, name.as_deref(), payload);
+
+    assert!(!out.contains(&b'\r'), "CR on the wire");
+    let body = out.strip_suffix(b"\n\n").expect("block does not end in a blank line");
+    assert!(!body.windows(2).any(|w| w == b"\n\n"), "blank line inside the block");
+    for line in body.split(|&b| b == b'\n') {
+        assert!(
+            line.starts_with(b"event: ") || line.starts_with(b"data: ") || line.starts_with(b"id: "),
+            "unexpected line {:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+
+    let events = parse_stream(&out);
+    let [event] = events.as_slice() else { panic!("{} events parsed, want 1", events.len()) };
+    assert_eq!(event.id, id.map(|n| n.to_string()).unwrap_or_default(), "id changed");
+    assert_eq!(event.data, normalise_line_breaks(payload), "data changed");
+    assert!(!event.event.contains(['\r', '\n', '\0']), "CR, LF or NUL in the event name");
+    let clean: String = name.unwrap_or_default().chars().filter(|c| !matches!(c, '\r' | '\n' | '\0')).collect();
+    assert_eq!(event.event, if clean.is_empty() { "message" } else { clean.as_str() }, "name changed");
+
+    let cut = usize::from(data.first().copied().unwrap_or_default() >> 2) * out.len() / 64;
+    let (a, b) = out.split_at(cut.min(out.len()));
+    let mut p = StreamParser::new();
+    let mut pieces = p.feed(a);
+    pieces.extend(p.feed(b));
+    assert_eq!(pieces, events, "split parse at {cut} differs");
+
+    let mut comment = Vec::new();
+    encode_comment(&mut comment, &String::from_utf8_lossy(payload));
+    let mut p = StreamParser::new();
+    assert!(p.feed(&comment).is_empty(), "a comment dispatched an event");
+
+    let mut three = out.clone();
+    encode_ping(&mut three);
+    three.extend_from_slice(&out);
+    let events = parse_stream(&three);
+    assert_eq!(events.len(), 3, "event, ping, event parsed as {} events", events.len());
+    assert_eq!(events.get(1).map(|e| e.event.as_str()), Some("ping"));
+}
+
+/// `\r\n` and lone `\r` become `\n`, as an SSE client sees data lines joined.
+#[must_use]
+pub fn normalise_line_breaks(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut it = data.iter().peekable();
+    while let Some(&b) = it.next() {
+        if b == b'\r' {
+            if it.peek() == Some(&&b'\n') {
+                it.next();
+            }
+            out.push(b'\n');
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }

@@ -12,6 +12,8 @@
 //!   waiting on a worker, which is bounded by graceful shutdown.
 
 mod request;
+mod rpc;
+mod ws;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr};
@@ -50,6 +52,8 @@ pub enum TimerKind {
     Write,
     /// The lingering close is over.
     Linger,
+    /// A WebSocket ping is due, a pong is overdue, or in-band auth expired.
+    WebSocket,
 }
 
 /// Whether the reactor should keep the connection.
@@ -84,6 +88,8 @@ enum Phase {
     Closing,
     /// Write side shut; input is read and dropped until EOF or the linger deadline.
     Lingering,
+    /// Upgraded: WebSocket frames both ways.
+    WebSocket(Box<ws::WsSession>),
 }
 
 /// Per-iteration context lent by the reactor.
@@ -189,6 +195,17 @@ impl Connection {
     /// Graceful shutdown: finish the current request, then close instead of keeping alive.
     pub fn drain(&mut self) {
         self.drain = true;
+    }
+
+    /// Graceful shutdown begins: idle connections close now, WebSockets get close 1001,
+    /// busy requests finish first.
+    pub fn begin_drain(&mut self, cx: &mut Cx<'_>) -> Status {
+        self.drain = true;
+        if matches!(self.phase, Phase::WebSocket(_)) {
+            self.ws_shutdown(cx);
+            return self.pump(cx);
+        }
+        if self.is_idle() { Status::Close } else { Status::Open }
     }
 
     /// The socket became readable and/or writable; `hup` when the peer shut its side
@@ -297,12 +314,23 @@ impl Connection {
                 Status::Open
             }
             Phase::Lingering => Status::Close,
+            // The peer shut its side without a close frame: nothing more will come.
+            Phase::WebSocket(_) if self.pending_output() == 0 => Status::Close,
+            Phase::WebSocket(_) => {
+                self.phase = Phase::Closing;
+                Status::Open
+            }
             Phase::Waiting(_) | Phase::Closing => Status::Open,
         }
     }
 
     /// Decide whether appended input is worth another head parse.
     fn note_appended(&mut self, app: &App, before: usize, data: &[u8]) {
+        if matches!(self.phase, Phase::WebSocket(_)) {
+            // Frames are cut by length, not by newline: any new byte may complete one.
+            self.parse_pending = true;
+            return;
+        }
         let l = &app.settings.limits;
         let line_limit = l.max_request_line_bytes.saturating_add(2);
         let crossed_line_limit = before <= line_limit && self.rbuf.len() > line_limit;
@@ -314,11 +342,22 @@ impl Connection {
     /// Buffered input that can be processed now.
     fn has_buffered_work(&self) -> bool {
         let body_phase = matches!(self.phase, Phase::Body(_));
+        if let Phase::WebSocket(ws) = &self.phase {
+            return !ws.waiting
+                && self.parse_pending
+                && !self.rbuf.is_empty()
+                && self.pending_output() < WRITE_HIGH_WATER;
+        }
         self.can_process() && !self.rbuf.is_empty() && (self.parse_pending || body_phase)
     }
 
     fn can_process(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::Body(_)) && self.pending_output() < WRITE_HIGH_WATER
+        let ready = match &self.phase {
+            Phase::Idle | Phase::Body(_) => true,
+            Phase::WebSocket(ws) => !ws.waiting,
+            _ => false,
+        };
+        ready && self.pending_output() < WRITE_HIGH_WATER
     }
 
     fn can_read(&self) -> bool {
@@ -391,6 +430,7 @@ impl Connection {
             }
             Phase::Waiting(_) | Phase::Closing => None,
             Phase::Lingering => self.linger_until.map(|t| (t, TimerKind::Linger)),
+            Phase::WebSocket(_) => self.ws_deadline(app).map(|t| (t, TimerKind::WebSocket)),
         };
         let write = (self.pending_output() > 0).then(|| (self.last_write + ms(l.write_timeout_ms), TimerKind::Write));
         match (state, write) {

@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use super::{Connection, Cx, InFlight, Phase, Status, TimerKind};
 use crate::error::GatewayError;
-use crate::http::{self, Admission, Outcome, router::RouteId};
+use crate::http::{self, Admission, Outcome, router::Execution, router::RouteId};
 use crate::log::RequestRecord;
 use crate::metrics::Reject;
 use crate::protocol::http1::{
     BodyDecoder, BodyFraming, EncodeOptions, HeadLimits, Method, ParseError, RequestHead, Response, parse_head,
     response::{CONTINUE, encode},
 };
-use crate::workers::Job;
+use crate::workers::{Job, Output};
 
 /// Empty lines skipped before a request line without starting its header deadline.
 const MAX_SKIPPED_BLANK_LINES: u8 = 4;
@@ -43,6 +43,9 @@ impl Connection {
                 return pos;
             }
             let rest = buf.get(pos..).unwrap_or_default();
+            if matches!(self.phase, Phase::WebSocket(_)) {
+                return pos + self.ws_input(cx, rest);
+            }
             match &mut self.phase {
                 Phase::Idle => {
                     // A few empty lines before a request line are ignored (RFC 9112 §2.2) and
@@ -97,7 +100,7 @@ impl Connection {
                         }
                     }
                 }
-                Phase::Waiting(_) | Phase::Closing | Phase::Lingering => {
+                Phase::Waiting(_) | Phase::Closing | Phase::Lingering | Phase::WebSocket(_) => {
                     self.parse_pending = true;
                     return pos;
                 }
@@ -154,6 +157,10 @@ impl Connection {
     }
 
     fn dispatch(&mut self, cx: &mut Cx<'_>, mut inflight: Box<InFlight>) {
+        if let Execution::WebSocket(kind) = inflight.admitted.spec.execution {
+            self.upgrade(cx, inflight, kind);
+            return;
+        }
         let body = std::mem::take(&mut inflight.body);
         match http::handle(cx.app, &inflight.admitted, &inflight.head, body) {
             Outcome::Respond(response) => self.finish(cx, &inflight, &response),
@@ -171,7 +178,16 @@ impl Connection {
     }
 
     /// A worker finished the request this connection is waiting on.
-    pub fn on_completion(&mut self, cx: &mut Cx<'_>, response: &crate::protocol::http1::Response) -> Status {
+    pub fn on_completion(&mut self, cx: &mut Cx<'_>, output: Output) -> Status {
+        if matches!(self.phase, Phase::WebSocket(_)) {
+            self.ws_completion(cx, output);
+            return self.pump(cx);
+        }
+        let response = match output {
+            Output::Http(r) => r,
+            Output::Rpc { .. } | Output::Panicked => GatewayError::Internal("handler panicked".into()).to_response(),
+        };
+        let response = &response;
         if !matches!(self.phase, Phase::Waiting(_)) {
             // Nothing is waiting for it (cannot happen while tokens carry generations, since a
             // connection that stops waiting is closed); leave the connection as it is.
@@ -185,7 +201,7 @@ impl Connection {
         self.pump(cx)
     }
 
-    fn finish(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, response: &Response) {
+    pub(super) fn finish(&mut self, cx: &mut Cx<'_>, inflight: &InFlight, response: &Response) {
         let head = &inflight.head;
         let meta = Meta {
             route: inflight.admitted.spec.id,
@@ -308,6 +324,7 @@ impl Connection {
                 Status::Close
             }
             TimerKind::KeepAlive | TimerKind::Linger => Status::Close,
+            TimerKind::WebSocket => self.ws_on_timer(cx),
         }
     }
 }

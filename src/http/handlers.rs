@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::error::GatewayError;
 use crate::protocol::http1::date::rfc3339_millis;
 use crate::protocol::http1::{RequestHead, Response, Version};
-use crate::workers::Work;
+use crate::workers::{Output, Work};
 
 /// Longest sleep `/debug/sleep` accepts.
 const MAX_DEBUG_SLEEP_MS: u64 = 10_000;
@@ -59,7 +59,18 @@ pub fn inline(app: &Arc<App>, id: RouteId, _head: &RequestHead) -> Response {
             "text/plain; version=0.0.4; charset=utf-8",
             app.metrics.render(app.gauges()).into_bytes(),
         ),
-        RouteId::DebugEcho | RouteId::DebugSleep | RouteId::Unmatched | RouteId::Invalid => {
+        RouteId::DebugEcho
+        | RouteId::DebugSleep
+        | RouteId::Ws
+        | RouteId::WsEcho
+        | RouteId::EventsLive
+        | RouteId::LogsLive
+        | RouteId::Events
+        | RouteId::Activity
+        | RouteId::LogsRecent
+        | RouteId::DebugPublish
+        | RouteId::Unmatched
+        | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
         }
     }
@@ -102,7 +113,7 @@ pub fn worker_job(id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
                 let mut echo = echo;
                 echo["body_len"] = body.len().into();
                 echo["body_sha256"] = hex(&Sha256::digest(&body)).into();
-                json(200, &echo)
+                Output::Http(json(200, &echo))
             })
         }
         RouteId::DebugSleep => {
@@ -115,12 +126,14 @@ pub fn worker_job(id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
                 .min(MAX_DEBUG_SLEEP_MS);
             Box::new(move || {
                 std::thread::sleep(Duration::from_millis(ms));
-                json(200, &serde_json::json!({ "slept_ms": ms }))
+                Output::Http(json(200, &serde_json::json!({ "slept_ms": ms })))
             })
         }
         other => {
             let label = other.label();
-            Box::new(move || GatewayError::Internal(format!("route {label} has no worker handler")).to_response())
+            Box::new(move || {
+                Output::Http(GatewayError::Internal(format!("route {label} has no worker handler")).to_response())
+            })
         }
     }
 }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::app::App;
-use crate::auth::AuthOutcome;
 use crate::auth::limiter::Verdict;
+use crate::auth::{AuthOutcome, ScopeSet};
 use crate::error::GatewayError;
 use crate::metrics::Reject;
 use crate::protocol::http1::{Method, RequestHead, Response};
@@ -31,6 +31,10 @@ pub struct Admitted {
     pub client_ip: IpAddr,
     /// The request's Origin, when it is allowed (responses get CORS headers).
     pub cors_origin: Option<String>,
+    /// The request carried an `Origin` header that is not allowed.
+    pub foreign_origin: bool,
+    /// What the credential allows; `None` on public routes and for in-band auth.
+    pub scopes: Option<ScopeSet>,
 }
 
 /// The result of admission.
@@ -73,7 +77,7 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         let response = Response::empty(204).with_header("Allow", router::SERVER_METHODS);
         return Admission::Respond { route: RouteId::Unmatched, response, error: None, client_ip };
     }
-    let Some(spec) = router::lookup(head.path(), s.debug_routes) else {
+    let Some(spec) = router::lookup(head.path(), s.debug_routes, s.config.gateway.ws.test_echo) else {
         return refuse(RouteId::Unmatched, GatewayError::NotFound, None);
     };
     if head.method == Method::Options {
@@ -100,16 +104,20 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         let reject = if table_full { Reject::RateLimiterFull } else { Reject::RateLimited };
         return refuse(spec.id, GatewayError::RateLimited { retry_after }, Some(reject));
     }
+    let foreign_origin = head.header("origin").is_some() && cors_origin.is_none();
+    let mut scopes = None;
     if let Some(required) = spec.scope {
         let exempt = s.auth_rate_limit.exempt_loopback && local;
         if !exempt && let Verdict::Deny { retry_after, .. } = app.auth_limiter.lock().check(client_ip, now) {
             return refuse(spec.id, GatewayError::AuthLockedOut { retry_after }, Some(Reject::AuthLockedOut));
         }
         match s.auth.authenticate(head, local) {
-            AuthOutcome::Granted { scopes, .. } if scopes.satisfies(required) => {}
+            AuthOutcome::Granted { scopes: granted, .. } if granted.satisfies(required) => scopes = Some(granted),
             AuthOutcome::Granted { .. } => {
                 return refuse(spec.id, GatewayError::InsufficientScope { required }, Some(Reject::InsufficientScope));
             }
+            // No credential on a loopback bind: the WebSocket may authenticate in-band.
+            AuthOutcome::Missing if spec.in_band_auth && s.bind.ip().is_loopback() => {}
             AuthOutcome::Missing => {
                 return refuse(
                     spec.id,
@@ -133,7 +141,7 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
             }
         }
     }
-    Admission::Proceed(Admitted { spec, client_ip, cors_origin })
+    Admission::Proceed(Admitted { spec, client_ip, cors_origin, foreign_origin, scopes })
 }
 
 /// What a handler produced.
@@ -149,10 +157,14 @@ pub enum Outcome {
 pub fn handle(app: &Arc<App>, admitted: &Admitted, head: &RequestHead, body: Vec<u8>) -> Outcome {
     let id = admitted.spec.id;
     match admitted.spec.execution {
-        Execution::Inline => Outcome::Respond(handlers::inline(app, id, head)),
         Execution::Worker => {
             let job = handlers::worker_job(id, head, body);
             Outcome::Defer(job)
+        }
+        // Upgrades and streams are taken over by the connection before this point; an
+        // inline answer is the safe fallback.
+        Execution::Inline | Execution::WebSocket(_) | Execution::EventStream => {
+            Outcome::Respond(handlers::inline(app, id, head))
         }
     }
 }

@@ -28,6 +28,22 @@ pub enum RouteId {
     DebugEcho,
     /// `/debug/sleep?ms=` (debug routes only): holds a worker, for backpressure tests.
     DebugSleep,
+    /// `GET /ws`: the WebSocket control plane (both RPC dialects, events).
+    Ws,
+    /// `GET /ws/echo` (`gateway.ws.test_echo` only): plain echo for Autobahn|Testsuite.
+    WsEcho,
+    /// `GET /api/events/live`: clawgo's live event WebSocket.
+    EventsLive,
+    /// `GET /api/logs/live`: clawgo's live log WebSocket.
+    LogsLive,
+    /// `GET /api/events`: the Server-Sent Events stream.
+    Events,
+    /// `GET /api/activity`: the event ring as JSON.
+    Activity,
+    /// `GET /api/logs/recent`: the newest log lines as JSON.
+    LogsRecent,
+    /// `POST /debug/publish` (debug routes only): publish test events, for the fan-out bench.
+    DebugPublish,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -35,7 +51,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 11;
+pub const ROUTE_COUNT: usize = 19;
 
 impl RouteId {
     /// All routes in label order.
@@ -49,6 +65,14 @@ impl RouteId {
         Self::Metrics,
         Self::DebugEcho,
         Self::DebugSleep,
+        Self::Ws,
+        Self::WsEcho,
+        Self::EventsLive,
+        Self::LogsLive,
+        Self::Events,
+        Self::Activity,
+        Self::LogsRecent,
+        Self::DebugPublish,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -66,6 +90,14 @@ impl RouteId {
             Self::Metrics => "/metrics",
             Self::DebugEcho => "/debug/echo",
             Self::DebugSleep => "/debug/sleep",
+            Self::Ws => "/ws",
+            Self::WsEcho => "/ws/echo",
+            Self::EventsLive => "/api/events/live",
+            Self::LogsLive => "/api/logs/live",
+            Self::Events => "/api/events",
+            Self::Activity => "/api/activity",
+            Self::LogsRecent => "/api/logs/recent",
+            Self::DebugPublish => "/debug/publish",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -85,6 +117,23 @@ pub enum Execution {
     Inline,
     /// On the worker pool; a full queue is answered 503.
     Worker,
+    /// The connection becomes a WebSocket of this kind (after the upgrade checks).
+    WebSocket(WsKind),
+    /// The connection becomes a Server-Sent Events stream.
+    EventStream,
+}
+
+/// What a WebSocket route speaks once upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsKind {
+    /// RPC in both dialects plus bus events.
+    Rpc,
+    /// Echo every message back (conformance testing only).
+    Echo,
+    /// clawgo's `/api/events/live`: `{"type":"ready"}`, then events.
+    LiveEvents,
+    /// clawgo's `/api/logs/live`: `log_entry` frames.
+    LiveLogs,
 }
 
 /// What a route needs.
@@ -100,6 +149,9 @@ pub struct RouteSpec {
     pub rate_limited: bool,
     /// Where it runs.
     pub execution: Execution,
+    /// A request with no credential on a loopback bind may proceed unauthenticated; the
+    /// connection then authenticates in-band (`connect` / `auth.token` on `/ws`).
+    pub in_band_auth: bool,
 }
 
 /// Every method some route accepts (the answer to `OPTIONS *`).
@@ -109,12 +161,20 @@ const ANY: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Find the route for `path`.
 #[must_use]
-pub fn lookup(path: &str, debug_routes: bool) -> Option<RouteSpec> {
+pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<RouteSpec> {
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
     };
-    let public = |id| RouteSpec { id, allow: GET, scope: None, rate_limited: false, execution: Execution::Inline };
+    let public = |id| RouteSpec {
+        id,
+        allow: GET,
+        scope: None,
+        rate_limited: false,
+        execution: Execution::Inline,
+        in_band_auth: false,
+    };
+    let guarded = |id, scope, execution| RouteSpec { scope: Some(scope), rate_limited: true, execution, ..public(id) };
     let spec = match path {
         "/health" => public(RouteId::Health),
         "/api/health" => public(RouteId::ApiHealth),
@@ -123,20 +183,16 @@ pub fn lookup(path: &str, debug_routes: bool) -> Option<RouteSpec> {
         "/" => RouteSpec { rate_limited: true, ..public(RouteId::Root) },
         "/api/version" => RouteSpec { scope: Some(Scope::Read), rate_limited: true, ..public(RouteId::Version) },
         "/metrics" => RouteSpec { scope: Some(Scope::Read), rate_limited: true, ..public(RouteId::Metrics) },
-        "/debug/echo" if debug_routes => RouteSpec {
-            id: RouteId::DebugEcho,
-            allow: ANY,
-            scope: Some(Scope::Read),
-            rate_limited: true,
-            execution: Execution::Worker,
-        },
-        "/debug/sleep" if debug_routes => RouteSpec {
-            id: RouteId::DebugSleep,
-            allow: GET,
-            scope: Some(Scope::Read),
-            rate_limited: true,
-            execution: Execution::Worker,
-        },
+        "/debug/echo" if debug_routes => {
+            RouteSpec { allow: ANY, ..guarded(RouteId::DebugEcho, Scope::Read, Execution::Worker) }
+        }
+        "/debug/sleep" if debug_routes => guarded(RouteId::DebugSleep, Scope::Read, Execution::Worker),
+        "/ws" => {
+            RouteSpec { in_band_auth: true, ..guarded(RouteId::Ws, Scope::Read, Execution::WebSocket(WsKind::Rpc)) }
+        }
+        "/ws/echo" if ws_test_echo => {
+            RouteSpec { scope: None, ..guarded(RouteId::WsEcho, Scope::Rpc, Execution::WebSocket(WsKind::Echo)) }
+        }
         _ => return None,
     };
     Some(spec)
@@ -154,12 +210,14 @@ mod tests {
 
     #[test]
     fn table() {
-        assert_eq!(lookup("/health", false).map(|s| s.id), Some(RouteId::Health));
-        assert_eq!(lookup("/health/", false).map(|s| s.id), Some(RouteId::Health));
-        assert_eq!(lookup("/readyz", false).map(|s| s.id), Some(RouteId::Ready));
-        assert!(lookup("/debug/echo", false).is_none());
-        assert!(lookup("/debug/echo", true).is_some());
-        assert!(lookup("/nope", true).is_none());
+        assert_eq!(lookup("/health", false, false).map(|s| s.id), Some(RouteId::Health));
+        assert_eq!(lookup("/health/", false, false).map(|s| s.id), Some(RouteId::Health));
+        assert_eq!(lookup("/readyz", false, false).map(|s| s.id), Some(RouteId::Ready));
+        assert!(lookup("/debug/echo", false, false).is_none());
+        assert!(lookup("/debug/echo", true, false).is_some());
+        assert!(lookup("/nope", true, true).is_none());
+        assert!(lookup("/ws/echo", true, false).is_none());
+        assert_eq!(lookup("/ws/echo", false, true).map(|s| s.id), Some(RouteId::WsEcho));
         assert!(method_allowed(GET, "HEAD") && !method_allowed(GET, "POST"));
         for (i, r) in RouteId::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);

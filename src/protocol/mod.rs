@@ -4,3 +4,6 @@
 //! system clock. The reactor is the only I/O layer.
 
 pub mod http1;
+pub mod jsonrpc;
+pub mod sse;
+pub mod websocket;

@@ -136,7 +136,7 @@ impl Reactor {
                 }
             }
             while let Ok(c) = self.completions.try_recv() {
-                self.with_conn(c.token, now, |conn, cx| conn.on_completion(cx, &c.response));
+                self.with_conn(c.token, now, |conn, cx| conn.on_completion(cx, c.output));
             }
             if self.app.shutting_down() && self.drain_deadline.is_none() {
                 self.begin_drain(now);
@@ -291,13 +291,7 @@ impl Reactor {
         }
         self.drain_deadline = Some(now + self.app.settings.shutdown_grace);
         for token in self.slab.tokens() {
-            let idle = self.slab.get_mut(token).is_some_and(|c| {
-                c.drain();
-                c.is_idle()
-            });
-            if idle {
-                self.close(token);
-            }
+            self.with_conn(token, now, Connection::begin_drain);
         }
     }
 

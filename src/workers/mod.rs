@@ -3,8 +3,8 @@
 //! Guarantees: the job queue is bounded; `submit` never blocks and hands a full-queue job
 //! back to the caller, which answers 503 with `Retry-After`. Each job's result travels back
 //! to the reactor that owns the connection over that reactor's completion channel, followed
-//! by a `mio::Waker` wake-up. A panicking job becomes a 500 for its request, never a dead
-//! worker. Completion channels are unbounded in type but bounded in fact: at most
+//! by a `mio::Waker` wake-up. A panicking job becomes a 500 (or an internal RPC error) for its
+//! request, never a dead worker. Completion channels are unbounded in type but bounded in fact: at most
 //! `worker_queue + worker_threads` jobs are ever in flight.
 
 use std::sync::Arc;
@@ -13,19 +13,35 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use crate::error::GatewayError;
 use crate::protocol::http1::Response;
 
 /// The work of one job.
-pub type Work = Box<dyn FnOnce() -> Response + Send>;
+pub type Work = Box<dyn FnOnce() -> Output + Send>;
+
+/// What a job produced.
+#[derive(Debug)]
+pub enum Output {
+    /// An HTTP response to send.
+    Http(Response),
+    /// The reply payload of a WebSocket RPC frame (empty: nothing to send), and the
+    /// connection's scopes after it ran (`connect` may authenticate).
+    Rpc {
+        /// Encoded reply.
+        reply: Vec<u8>,
+        /// Scopes after the call.
+        scopes: Option<crate::auth::ScopeSet>,
+    },
+    /// The job panicked.
+    Panicked,
+}
 
 /// A finished job on its way back to the reactor.
 #[derive(Debug)]
 pub struct Completion {
     /// The connection token (slot + generation) the job belongs to.
     pub token: usize,
-    /// The response to send.
-    pub response: Response,
+    /// What the job produced.
+    pub output: Output,
 }
 
 /// Where a job's completion goes.
@@ -100,10 +116,10 @@ impl WorkerPool {
                     let Task::Run(job) = task else { break };
                     busy.fetch_add(1, Relaxed);
                     let token = job.token;
-                    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work))
-                        .unwrap_or_else(|_| GatewayError::Internal("handler panicked".into()).to_response());
+                    let output =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work)).unwrap_or(Output::Panicked);
                     busy.fetch_sub(1, Relaxed);
-                    job.reply.send(Completion { token, response });
+                    job.reply.send(Completion { token, output });
                 }
             })?);
         }

@@ -1,0 +1,122 @@
+//! RPC over a WebSocket connection: hello on open, frames to the registry (inline or on the
+//! worker pool), replies and keep-alive ticks back as text frames.
+//!
+//! Guarantees: frames of one socket are answered in order: while a frame runs on the worker
+//! pool, no further input of that socket is read (TCP pushes back on the client), and a full
+//! worker queue is answered with an overload error (-32004 / `UNAVAILABLE`), never queued
+//! without bound.
+
+use std::sync::Arc;
+
+use super::{Connection, Cx, Phase};
+use crate::error::GatewayError;
+use crate::http::router::WsKind;
+use crate::protocol::jsonrpc::{encode_event, encode_notification};
+use crate::protocol::websocket::{OP_TEXT, begin_frame, finish_frame, write_frame};
+use crate::rpc::{self, Ctx, dispatch};
+use crate::workers::{Job, Output};
+
+impl Connection {
+    /// The socket is open: greet it according to its kind.
+    pub(super) fn ws_opened(&mut self, cx: &mut Cx<'_>) {
+        let Phase::WebSocket(ws) = &mut self.phase else { return };
+        match ws.kind {
+            WsKind::Rpc => {
+                let ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
+                let hello = serde_json::to_vec(&rpc::hello_payload(&ctx)).unwrap_or_default();
+                let mark = begin_frame(&mut self.wbuf);
+                if ws.prefers_jsonrpc {
+                    encode_notification("hello-ok", &hello, &mut self.wbuf);
+                } else {
+                    ws.event_seq += 1;
+                    encode_event("hello-ok", ws.event_seq, &hello, &mut self.wbuf);
+                }
+                finish_frame(&mut self.wbuf, mark, OP_TEXT);
+            }
+            WsKind::LiveEvents => write_frame(&mut self.wbuf, OP_TEXT, br#"{"type":"ready"}"#),
+            WsKind::LiveLogs | WsKind::Echo => {}
+        }
+    }
+
+    /// A text message on an RPC socket.
+    pub(super) fn rpc_text(&mut self, cx: &mut Cx<'_>, text: &[u8]) {
+        let Phase::WebSocket(ws) = &mut self.phase else { return };
+        let max_batch = cx.app.settings.config.gateway.max_batch_size;
+        if dispatch::needs_worker(text, max_batch) {
+            let app = Arc::clone(cx.app);
+            let (conn_id, scopes, prefers) = (ws.id, ws.scopes, ws.prefers_jsonrpc);
+            let text = text.to_vec();
+            let work = Box::new(move || {
+                let mut ctx = Ctx { app: &app, conn_id, scopes };
+                let reply = dispatch::run_frame(&mut ctx, &text, prefers);
+                Output::Rpc { reply, scopes: ctx.scopes }
+            });
+            if cx.app.pool.submit(Job { token: self.token, work, reply: cx.reply.clone() }).is_err() {
+                cx.app.metrics.reject(crate::metrics::Reject::Overloaded);
+                self.rpc_error_reply(cx, &GatewayError::Overloaded { what: "worker queue" });
+            } else {
+                ws.waiting = true;
+            }
+            return;
+        }
+        let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes };
+        let reply = dispatch::run_frame(&mut ctx, text, ws.prefers_jsonrpc);
+        ws.scopes = ctx.scopes;
+        if !reply.is_empty() {
+            write_frame(&mut self.wbuf, OP_TEXT, &reply);
+        }
+    }
+
+    /// An error that belongs to no request (rate limit, binary frame): id `null`, the
+    /// socket's preferred dialect.
+    pub(super) fn rpc_error_reply(&mut self, _cx: &mut Cx<'_>, error: &GatewayError) {
+        let Phase::WebSocket(ws) = &self.phase else { return };
+        let dialect = dispatch::preferred(ws.prefers_jsonrpc);
+        let mark = begin_frame(&mut self.wbuf);
+        dispatch::write_error(dialect, None, error, &mut self.wbuf);
+        finish_frame(&mut self.wbuf, mark, OP_TEXT);
+    }
+
+    /// The keep-alive `tick` event (`heartbeat` notification for JSON-RPC sockets).
+    pub(super) fn ws_tick(&mut self) {
+        let Phase::WebSocket(ws) = &mut self.phase else { return };
+        if ws.kind != WsKind::Rpc {
+            return;
+        }
+        let mut payload = Vec::with_capacity(24);
+        payload.extend_from_slice(b"{\"ts\":");
+        crate::protocol::http1::response::push_u64(&mut payload, crate::app::unix_ms());
+        payload.push(b'}');
+        let mark = begin_frame(&mut self.wbuf);
+        if ws.prefers_jsonrpc {
+            encode_notification("heartbeat", &payload, &mut self.wbuf);
+        } else {
+            ws.event_seq += 1;
+            encode_event("tick", ws.event_seq, &payload, &mut self.wbuf);
+        }
+        finish_frame(&mut self.wbuf, mark, OP_TEXT);
+    }
+
+    /// A worker finished the frame this socket was waiting on.
+    pub(super) fn ws_completion(&mut self, cx: &mut Cx<'_>, output: Output) {
+        let Phase::WebSocket(ws) = &mut self.phase else { return };
+        ws.waiting = false;
+        match output {
+            Output::Rpc { reply, scopes } => {
+                ws.scopes = scopes;
+                if !reply.is_empty() {
+                    write_frame(&mut self.wbuf, OP_TEXT, &reply);
+                }
+            }
+            Output::Http(_) | Output::Panicked => {
+                let dialect = dispatch::preferred(ws.prefers_jsonrpc);
+                let mut reply = Vec::new();
+                let e = GatewayError::Internal("RPC handler panicked".into());
+                dispatch::write_error(dialect, None, &e, &mut reply);
+                write_frame(&mut self.wbuf, OP_TEXT, &reply);
+            }
+        }
+        self.parse_pending = true;
+        self.ws_check_backlog(cx);
+    }
+}

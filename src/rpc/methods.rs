@@ -1,0 +1,310 @@
+//! The handlers of the methods this build implements (control plane only; chat, sessions,
+//! cron and the rest arrive with their subsystems).
+//!
+//! Guarantees: parameters are parsed into typed structs that refuse unknown fields where
+//! the seed systems do, and a bad one is -32602 with the reason; nothing a handler returns
+//! contains a secret (`config.get` shows `"***"` for every set secret).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::{Ctx, METHODS, PROTOCOL_VERSION};
+use crate::auth::ScopeSet;
+use crate::error::GatewayError;
+
+fn params<T: for<'de> Deserialize<'de> + Default>(raw: Option<&RawValue>) -> Result<T, GatewayError> {
+    match raw {
+        None => Ok(T::default()),
+        Some(r) if r.get() == "null" => Ok(T::default()),
+        Some(r) => serde_json::from_str(r.get()).map_err(|e| GatewayError::InvalidParams(e.to_string())),
+    }
+}
+
+fn to_vec(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+use crate::app::unix_ms;
+
+fn scope_names(scopes: Option<ScopeSet>) -> Vec<&'static str> {
+    use crate::auth::Scope;
+    let Some(s) = scopes else { return Vec::new() };
+    [Scope::Admin, Scope::Rpc, Scope::Read, Scope::Webhook, Scope::McpClient]
+        .into_iter()
+        .filter(|x| s.contains(*x))
+        .map(Scope::as_str)
+        .collect()
+}
+
+/// The `hello-ok` payload: sent when a socket opens and answered to `connect`.
+#[must_use]
+pub fn hello_payload(ctx: &Ctx<'_>) -> Value {
+    let ws = &ctx.app.settings.config.gateway.ws;
+    let methods: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+    json!({
+        "type": "hello-ok",
+        "protocol": PROTOCOL_VERSION,
+        "server": { "name": "talon", "version": env!("CARGO_PKG_VERSION"), "connId": format!("{:x}", ctx.conn_id) },
+        "features": {
+            "methods": methods,
+            "events": ["hello-ok", "tick"],
+            "dialects": ["req/res", "jsonrpc-2.0"],
+            "sessions": false,
+            "cron": false,
+            "skills": false,
+            "cost_tracking": false,
+        },
+        "auth": { "authenticated": ctx.scopes.is_some(), "scopes": scope_names(ctx.scopes) },
+        "policy": {
+            "maxPayload": ws.max_message_bytes,
+            "maxBufferedBytes": ws.max_outbound_bytes,
+            "tickIntervalMs": ws.ping_interval_ms,
+            "maxBatchSize": ctx.app.settings.config.gateway.max_batch_size,
+            "messageRateLimit": { "maxMessages": ws.message_rate_limit.max_messages, "windowMs": ws.message_rate_limit.window_ms },
+        },
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ConnectParams {
+    auth: Option<ConnectAuth>,
+    #[serde(rename = "minProtocol")]
+    min_protocol: Option<u32>,
+    #[serde(rename = "maxProtocol")]
+    max_protocol: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConnectAuth {
+    token: Option<String>,
+}
+
+/// Check a token presented in-band and adopt its scopes.
+fn adopt_token(ctx: &mut Ctx<'_>, token: &str) -> Result<(), GatewayError> {
+    match ctx.app.settings.auth.tokens.authenticate(token.as_bytes()) {
+        Some(entry) => {
+            ctx.scopes = Some(entry.scopes);
+            Ok(())
+        }
+        None => Err(GatewayError::Unauthorized { reason: "invalid token" }),
+    }
+}
+
+pub(super) fn connect(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let p: ConnectParams = params(raw)?;
+    if p.min_protocol.is_some_and(|v| v > PROTOCOL_VERSION) || p.max_protocol.is_some_and(|v| v < PROTOCOL_VERSION) {
+        return Err(GatewayError::InvalidParams(format!("this server speaks protocol {PROTOCOL_VERSION}")));
+    }
+    if let Some(token) = p.auth.and_then(|a| a.token) {
+        adopt_token(ctx, &token)?;
+    }
+    Ok(to_vec(&hello_payload(ctx)))
+}
+
+#[derive(Deserialize, Default)]
+struct TokenParams {
+    token: String,
+}
+
+pub(super) fn auth_token(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let p: TokenParams = params(raw)?;
+    if p.token.is_empty() {
+        return Err(GatewayError::InvalidParams("params.token is required".into()));
+    }
+    adopt_token(ctx, &p.token)?;
+    Ok(to_vec(&json!({ "ok": true, "scopes": scope_names(ctx.scopes) })))
+}
+
+pub(super) fn health(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let mut out = Vec::with_capacity(48);
+    out.extend_from_slice(b"{\"status\":\"ok\",\"ts\":");
+    crate::protocol::http1::response::push_u64(&mut out, unix_ms());
+    out.push(b'}');
+    Ok(out)
+}
+
+pub(super) fn ping(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(b"{\"pong\":true,\"ts\":");
+    crate::protocol::http1::response::push_u64(&mut out, unix_ms());
+    out.push(b'}');
+    Ok(out)
+}
+
+pub(super) fn capabilities(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let hello = hello_payload(ctx);
+    Ok(to_vec(&json!({
+        "protocol": PROTOCOL_VERSION,
+        "features": hello.get("features"),
+        "policy": hello.get("policy"),
+        "transports": ["websocket", "sse"],
+    })))
+}
+
+pub(super) fn status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let app = ctx.app;
+    Ok(to_vec(&json!({
+        "status": if app.shutting_down() { "draining" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptimeMs": u64::try_from(app.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "startedAt": app.started_unix_ms,
+        "connections": app.connections(),
+        "websocket": true,
+        "websockets": app.ws_connections.load(std::sync::atomic::Ordering::Relaxed),
+        "workers": { "busy": app.pool.busy(), "queued": app.pool.depth(), "capacity": app.pool.capacity() },
+    })))
+}
+
+/// Key names whose values are secrets, wherever they appear in the config.
+const SECRET_KEYS: &[&str] = &[
+    "auth_token",
+    "token",
+    "secret",
+    "webhook_hmac_secret",
+    "bot_token",
+    "secret_token",
+    "signing_secret",
+    "app_secret",
+    "verify_token",
+    "access_token",
+    "channel_secret",
+    "channel_access_token",
+    "verification_token",
+    "encrypt_key",
+    "api_key",
+    "standard_webhooks_secret",
+    "password",
+];
+
+/// Replace every set secret with `"***"` (an unset one stays `null`).
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) && !val.is_null() {
+                    *val = Value::String("***".into());
+                } else {
+                    redact(val);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigGetParams {
+    /// Dot path of a section, e.g. `gateway.ws`.
+    path: Option<String>,
+}
+
+pub(super) fn config_get(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let p: ConfigGetParams = params(raw)?;
+    let mut config = serde_json::to_value(&ctx.app.settings.config)
+        .map_err(|e| GatewayError::Internal(format!("config does not serialize: {e}")))?;
+    redact(&mut config);
+    let value = match p.path.as_deref().filter(|s| !s.is_empty()) {
+        None => config,
+        Some(path) => path
+            .split('.')
+            .try_fold(&config, |v, key| v.get(key))
+            .cloned()
+            .ok_or_else(|| GatewayError::InvalidParams(format!("no config key {path:?}")))?,
+    };
+    Ok(to_vec(&json!({ "config": value, "path": p.path })))
+}
+
+/// A JSON Schema (draft 2020-12) of the config file, derived from the defaults: every key
+/// with its type and default value; objects refuse unknown keys as the loader does.
+fn schema_of(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let props: serde_json::Map<String, Value> = map.iter().map(|(k, v)| (k.clone(), schema_of(v))).collect();
+            json!({ "type": "object", "properties": props, "additionalProperties": false })
+        }
+        Value::Array(_) => json!({ "type": "array", "default": v }),
+        Value::String(_) => json!({ "type": "string", "default": v }),
+        Value::Bool(_) => json!({ "type": "boolean", "default": v }),
+        Value::Number(n) if n.is_f64() => json!({ "type": "number", "default": v }),
+        Value::Number(_) => json!({ "type": "integer", "default": v }),
+        Value::Null => json!({ "default": null }),
+    }
+}
+
+pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let defaults = serde_json::to_value(crate::config::Config::default())
+        .map_err(|e| GatewayError::Internal(format!("config does not serialize: {e}")))?;
+    let mut schema = schema_of(&defaults);
+    if let Value::Object(map) = &mut schema {
+        map.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        map.insert("title".into(), json!("Talon configuration"));
+    }
+    // Sections owned by later subsystems take any object until they are validated.
+    for open in ["channels", "agent", "providers", "models"] {
+        if let Some(p) = schema.pointer_mut(&format!("/properties/{open}")) {
+            *p = json!({ "type": "object" });
+        }
+    }
+    Ok(to_vec(&json!({ "schema": schema })))
+}
+
+pub(super) fn models_list(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let config = &ctx.app.settings.config;
+    let default_model = config.agent.get("default_model").and_then(Value::as_str).unwrap_or("builtin/echo").to_owned();
+    let mut models = vec![json!({
+        "id": default_model, "provider": default_model.split('/').next().unwrap_or("builtin"),
+        "default": true, "configured": true,
+    })];
+    if let Some(providers) = config.providers.as_object() {
+        for (name, p) in providers {
+            for model in p.get("models").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                let id = format!("{name}/{model}");
+                if id != default_model {
+                    models.push(json!({ "id": id, "provider": name, "default": false, "configured": true }));
+                }
+            }
+        }
+    }
+    let fallbacks = config.models.get("fallbacks").cloned().unwrap_or_else(|| json!([]));
+    Ok(to_vec(&json!({ "models": models, "fallbacks": fallbacks })))
+}
+
+/// Channels Talon knows, with the key that must be set for each to verify deliveries.
+const CHANNELS: &[(&str, &str)] = &[
+    ("telegram", "secret_token"),
+    ("slack", "signing_secret"),
+    ("discord", "public_key"),
+    ("whatsapp", "app_secret"),
+    ("line", "channel_secret"),
+    ("lark", "verification_token"),
+];
+
+pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let channels = &ctx.app.settings.config.channels;
+    let list: Vec<Value> = CHANNELS
+        .iter()
+        .map(|(name, key)| {
+            let c = channels.get(*name);
+            let enabled = c.and_then(|c| c.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
+            let configured = c.and_then(|c| c.get(*key)).is_some_and(|v| !v.is_null());
+            json!({
+                "channel": name, "enabled": enabled, "verificationConfigured": configured,
+                // Webhook ingestion is not built yet: nothing is received on any channel.
+                "ingestion": "not built",
+            })
+        })
+        .collect();
+    Ok(to_vec(&json!({ "channels": list })))
+}
+
+pub(super) fn usage_summary(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    // No agent turn can run in this build, so every counter is truly zero.
+    Ok(to_vec(&json!({
+        "turns": 0, "inputTokens": 0, "outputTokens": 0, "totalTokens": 0, "costUsd": 0.0,
+        "byModel": [], "agentRuntime": false,
+    })))
+}

@@ -17,7 +17,7 @@
 //! Common options: `--server-pid PID` (repeatable; CPU and memory of the server and its children
 //! are read from /proc over the measured window), `--src-addrs N` (spread connections over
 //! 127.0.0.1..N so a run never runs out of ephemeral ports), `--connect-inflight N` (connections
-//! in setup at once, default 256), `--label L` (copied into the JSON line).
+//! in setup at once, default 256), `--label L` (copied into the JSON line), `--connect-timeout S` (default 120).
 
 mod hist;
 mod procfs;
@@ -48,6 +48,7 @@ struct Args {
     batch: Option<usize>,
     event_bytes: usize,
     drain: f64,
+    connect_timeout: f64,
     publish_url: Option<String>,
     nchan_pub: Option<String>,
     skip_events: Vec<String>,
@@ -80,6 +81,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         batch: None,
         event_bytes: 256,
         drain: 5.0,
+        connect_timeout: 120.0,
         publish_url: None,
         nchan_pub: None,
         skip_events: "ping,heartbeat,keepalive,tick,hello,hello-ok,connected".split(',').map(String::from).collect(),
@@ -116,6 +118,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("batch") => a.batch = Some(p.value()?.parse()?),
             Long("event-bytes") => a.event_bytes = p.value()?.parse()?,
             Long("drain") => a.drain = p.value()?.parse()?,
+            Long("connect-timeout") => a.connect_timeout = p.value()?.parse()?,
             Long("publish-url") => a.publish_url = Some(p.value()?.string()?),
             Long("nchan-pub") => a.nchan_pub = Some(p.value()?.string()?),
             Long("skip-events") => a.skip_events = p.value()?.string()?.split(',').map(String::from).collect(),
@@ -190,7 +193,7 @@ fn ws_rpc(a: &Args, addr: SocketAddr) -> serde_json::Value {
     let depth = a.depth.max(1);
     let mut e = engine(a, addr, ws::Mode::Rpc { depth }, "/ws?protocol=jsonrpc");
     let load_before = procfs::loadavg1();
-    let connect = e.open_all(Duration::from_secs(60));
+    let connect = e.open_all(Duration::from_secs_f64(a.connect_timeout));
     eprintln!("ws-rpc: {} of {} connections open after {:.2}s", e.open, a.conns, connect.as_secs_f64());
     e.start_rpc();
     let t0 = Instant::now();
@@ -250,7 +253,7 @@ fn idle(a: &Args, addr: SocketAddr, mode: ws::Mode) -> serde_json::Value {
     let (tcp0, tcpmem0) = procfs::tcp_sockstat();
     let load_before = procfs::loadavg1();
     let mut e = engine(a, addr, mode, default_path);
-    let connect = e.open_all(Duration::from_secs(120));
+    let connect = e.open_all(Duration::from_secs_f64(a.connect_timeout));
     // Every connection has its first server frame (WebSocket hello) and the pong to its ping.
     let t = Instant::now();
     let want_pongs = matches!(mode, ws::Mode::WsIdle { .. });
@@ -335,6 +338,7 @@ fn sse_cmd(a: &Args, addr: SocketAddr) -> serde_json::Value {
         event_bytes: a.event_bytes,
         seconds: a.seconds,
         drain: a.drain,
+        connect_timeout: a.connect_timeout,
         skip_events: a.skip_events.clone(),
         server_pids: a.server_pids.clone(),
     })

@@ -43,6 +43,7 @@ pub struct Config {
     pub event_bytes: usize,
     pub seconds: f64,
     pub drain: f64,
+    pub connect_timeout: f64,
     pub skip_events: Vec<String>,
     pub server_pids: Vec<u32>,
 }
@@ -161,7 +162,7 @@ pub fn run(cfg: Config) -> serde_json::Value {
     // Phase 1: every subscriber connected and past its response head.
     let t_connect = Instant::now();
     let (mut next, mut in_setup, mut open, mut failed) = (0usize, 0usize, 0usize, 0usize);
-    while open + failed < cfg.subs && t_connect.elapsed() < Duration::from_secs(60) {
+    while open + failed < cfg.subs && t_connect.elapsed().as_secs_f64() < cfg.connect_timeout {
         while in_setup < cfg.connect_inflight && next < cfg.subs {
             let i = next;
             next += 1;
@@ -195,8 +196,22 @@ pub fn run(cfg: Config) -> serde_json::Value {
         ctx.failed_setup = 0;
     }
     let connect_s = t_connect.elapsed().as_secs_f64();
+    // Subscribers still in setup at the deadline are dropped: events are matched to subscribers
+    // by arrival order, which only holds for those streaming before the first publish.
+    let mut dropped = 0usize;
+    for s in subs.iter_mut() {
+        if s.as_ref().is_some_and(|s| s.st != St::Streaming)
+            && let Some(mut s) = s.take()
+        {
+            let _ = poll.registry().deregister(&mut s.stream);
+            dropped += 1;
+        }
+    }
     let subs_open = open;
-    eprintln!("sse: {open} of {} subscribers streaming after {connect_s:.2}s ({failed} failed)", cfg.subs);
+    eprintln!(
+        "sse: {open} of {} subscribers streaming after {connect_s:.2}s ({failed} failed, {dropped} still connecting)",
+        cfg.subs
+    );
     // Let the server finish registering the last subscriptions.
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_millis(500) {
@@ -265,6 +280,7 @@ pub fn run(cfg: Config) -> serde_json::Value {
         "publisher": match &cfg.publish { Publish::Talon(u) => format!("talon {u}"), Publish::Nchan(u) => format!("nchan {u}") },
         "subs": cfg.subs,
         "subs_streaming": subs_open,
+        "subs_not_ready_at_deadline": dropped + cfg.subs.saturating_sub(next),
         "connect_s": round3(connect_s),
         "publish_rate": cfg.rate,
         "batch": batch,

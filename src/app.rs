@@ -44,6 +44,8 @@ pub struct App {
     pub started: std::time::Instant,
     /// The same, as Unix milliseconds.
     pub started_unix_ms: u64,
+    /// The event bus: every published event, its ring and the reactors' listeners.
+    pub bus: crate::events::EventBus,
     /// Open WebSockets across reactors, against `gateway.ws.max_connections`.
     pub ws_connections: Arc<AtomicUsize>,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -58,6 +60,7 @@ impl App {
     pub fn new(settings: Settings, metrics: Arc<Metrics>, logger: Arc<Logger>, pool: WorkerPool) -> Self {
         let rl = settings.rate_limit;
         let al = settings.auth_rate_limit;
+        let bus = crate::events::EventBus::from_config(&settings.config.gateway.sse);
         Self {
             rate_limiter: Mutex::new(RateLimiter::new(
                 rl.max_requests,
@@ -76,6 +79,7 @@ impl App {
             pool,
             started: std::time::Instant::now(),
             started_unix_ms: unix_ms(),
+            bus,
             ws_connections: Arc::new(AtomicUsize::new(0)),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),

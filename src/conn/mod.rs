@@ -13,7 +13,10 @@
 
 mod request;
 mod rpc;
+mod stream;
 mod ws;
+
+pub use stream::DELIVERY_BATCH;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr};
@@ -54,6 +57,8 @@ pub enum TimerKind {
     Linger,
     /// A WebSocket ping is due, a pong is overdue, or in-band auth expired.
     WebSocket,
+    /// An SSE keep-alive ping is due.
+    EventStream,
 }
 
 /// Whether the reactor should keep the connection.
@@ -90,6 +95,8 @@ enum Phase {
     Lingering,
     /// Upgraded: WebSocket frames both ways.
     WebSocket(Box<ws::WsSession>),
+    /// A Server-Sent Events stream: events out, input read and dropped.
+    EventStream(Box<stream::SseSession>),
 }
 
 /// Per-iteration context lent by the reactor.
@@ -108,6 +115,8 @@ pub struct Cx<'a> {
     pub reply: &'a ReplyTo,
     /// Request id counter of this reactor.
     pub request_seq: &'a mut u64,
+    /// This reactor's event subscribers.
+    pub events: &'a mut crate::reactor::Subscribers,
 }
 
 /// One connection.
@@ -205,6 +214,10 @@ impl Connection {
             self.ws_shutdown(cx);
             return self.pump(cx);
         }
+        if matches!(self.phase, Phase::EventStream(_)) {
+            self.phase = Phase::Closing;
+            return self.pump(cx);
+        }
         if self.is_idle() { Status::Close } else { Status::Open }
     }
 
@@ -271,7 +284,8 @@ impl Connection {
                     if n < scratch.len() && !self.peer_hup {
                         self.readable = false;
                     }
-                    if !matches!(self.phase, Phase::Lingering) {
+                    // A stream's client has nothing to say; its bytes are dropped unread.
+                    if !matches!(self.phase, Phase::Lingering | Phase::EventStream(_)) {
                         let data = scratch.get(..n).unwrap_or_default();
                         if self.rbuf.is_empty() {
                             let used = self.advance(cx, data);
@@ -314,6 +328,7 @@ impl Connection {
                 Status::Open
             }
             Phase::Lingering => Status::Close,
+            Phase::EventStream(_) => Status::Close,
             // The peer shut its side without a close frame: nothing more will come.
             Phase::WebSocket(_) if self.pending_output() == 0 => Status::Close,
             Phase::WebSocket(_) => {
@@ -361,7 +376,7 @@ impl Connection {
     }
 
     fn can_read(&self) -> bool {
-        self.can_process() || matches!(self.phase, Phase::Lingering)
+        self.can_process() || matches!(self.phase, Phase::Lingering | Phase::EventStream(_))
     }
 
     fn process_buffered(&mut self, cx: &mut Cx<'_>) {
@@ -431,6 +446,7 @@ impl Connection {
             Phase::Waiting(_) | Phase::Closing => None,
             Phase::Lingering => self.linger_until.map(|t| (t, TimerKind::Linger)),
             Phase::WebSocket(_) => self.ws_deadline(app).map(|t| (t, TimerKind::WebSocket)),
+            Phase::EventStream(_) => self.sse_deadline().map(|t| (t, TimerKind::EventStream)),
         };
         let write = (self.pending_output() > 0).then(|| (self.last_write + ms(l.write_timeout_ms), TimerKind::Write));
         match (state, write) {

@@ -100,6 +100,7 @@ impl Connection {
                         }
                     }
                 }
+                Phase::EventStream(_) => return buf.len(),
                 Phase::Waiting(_) | Phase::Closing | Phase::Lingering | Phase::WebSocket(_) => {
                     self.parse_pending = true;
                     return pos;
@@ -157,9 +158,10 @@ impl Connection {
     }
 
     fn dispatch(&mut self, cx: &mut Cx<'_>, mut inflight: Box<InFlight>) {
-        if let Execution::WebSocket(kind) = inflight.admitted.spec.execution {
-            self.upgrade(cx, inflight, kind);
-            return;
+        match inflight.admitted.spec.execution {
+            Execution::WebSocket(kind) => return self.upgrade(cx, inflight, kind),
+            Execution::EventStream => return self.start_event_stream(cx, &inflight),
+            Execution::Inline | Execution::Worker => {}
         }
         let body = std::mem::take(&mut inflight.body);
         match http::handle(cx.app, &inflight.admitted, &inflight.head, body) {
@@ -325,6 +327,7 @@ impl Connection {
             }
             TimerKind::KeepAlive | TimerKind::Linger => Status::Close,
             TimerKind::WebSocket => self.ws_on_timer(cx),
+            TimerKind::EventStream => self.sse_on_timer(cx),
         }
     }
 }

@@ -19,6 +19,9 @@ use crate::workers::{Job, Output};
 impl Connection {
     /// The socket is open: greet it according to its kind.
     pub(super) fn ws_opened(&mut self, cx: &mut Cx<'_>) {
+        if self.is_subscriber() {
+            cx.events.subscribe(self.token);
+        }
         let Phase::WebSocket(ws) = &mut self.phase else { return };
         match ws.kind {
             WsKind::Rpc => {

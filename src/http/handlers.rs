@@ -30,7 +30,7 @@ fn json(status: u16, v: &serde_json::Value) -> Response {
 
 /// Handlers that run on the event loop.
 #[must_use]
-pub fn inline(app: &Arc<App>, id: RouteId, _head: &RequestHead) -> Response {
+pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
     match id {
         RouteId::Health | RouteId::ApiHealth | RouteId::Healthz => {
             let mut body = Vec::with_capacity(64);
@@ -59,6 +59,8 @@ pub fn inline(app: &Arc<App>, id: RouteId, _head: &RequestHead) -> Response {
             "text/plain; version=0.0.4; charset=utf-8",
             app.metrics.render(app.gauges()).into_bytes(),
         ),
+        RouteId::Activity => activity(app, head),
+        RouteId::DebugPublish => debug_publish(app, head),
         RouteId::DebugEcho
         | RouteId::DebugSleep
         | RouteId::Ws
@@ -66,14 +68,57 @@ pub fn inline(app: &Arc<App>, id: RouteId, _head: &RequestHead) -> Response {
         | RouteId::EventsLive
         | RouteId::LogsLive
         | RouteId::Events
-        | RouteId::Activity
         | RouteId::LogsRecent
-        | RouteId::DebugPublish
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
         }
     }
+}
+
+fn query_u64(head: &RequestHead, name: &str) -> Result<Option<u64>, GatewayError> {
+    let Some(raw) = head.query().and_then(|q| crate::auth::query_param(q, name)) else { return Ok(None) };
+    let text = String::from_utf8(raw).unwrap_or_default();
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| GatewayError::InvalidParams(format!("{name} must be a non-negative integer")))
+}
+
+/// `GET /api/activity?limit=`: the newest events of the ring (1–100, default 50).
+fn activity(app: &App, head: &RequestHead) -> Response {
+    let limit = query_u64(head, "limit")
+        .and_then(|l| crate::rpc::activity_limit(l.map(|n| usize::try_from(n).unwrap_or(usize::MAX))));
+    match limit {
+        Ok(n) => Response::json(200, crate::rpc::activity_json(app, n)),
+        Err(e) => e.to_response(),
+    }
+}
+
+/// Most events `/debug/publish` publishes per request.
+const MAX_DEBUG_PUBLISH: u64 = 10_000;
+/// Largest padding `/debug/publish` adds to an event.
+const MAX_DEBUG_PUBLISH_BYTES: u64 = 64 * 1024;
+
+/// `POST /debug/publish?count=N&bytes=B` (debug routes only): publish N
+/// `observability:metrics` events of about B bytes each, stamped with the publish time, so
+/// the fan-out benchmark can measure delivery latency.
+fn debug_publish(app: &App, head: &RequestHead) -> Response {
+    let parsed = query_u64(head, "count").and_then(|c| Ok((c, query_u64(head, "bytes")?)));
+    let (count, bytes) = match parsed {
+        Ok((c, b)) => (c.unwrap_or(1).min(MAX_DEBUG_PUBLISH), b.unwrap_or(64).min(MAX_DEBUG_PUBLISH_BYTES)),
+        Err(e) => return e.to_response(),
+    };
+    let pad = "x".repeat(usize::try_from(bytes).unwrap_or(0));
+    let mut last = 0;
+    for i in 0..count {
+        let sent_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let payload = serde_json::json!({ "debug": true, "i": i, "sentNs": sent_ns.to_string(), "pad": pad });
+        match app.bus.publish("observability:metrics", &payload) {
+            Ok(id) => last = id,
+            Err(e) => return GatewayError::Internal(e.to_string()).to_response(),
+        }
+    }
+    json(200, &serde_json::json!({ "published": count, "lastId": last }))
 }
 
 fn ready(app: &App) -> Response {

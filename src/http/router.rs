@@ -157,6 +157,7 @@ pub struct RouteSpec {
 /// Every method some route accepts (the answer to `OPTIONS *`).
 pub const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const GET: &str = "GET, HEAD, OPTIONS";
+const POST: &str = "POST, OPTIONS";
 const ANY: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Find the route for `path`.
@@ -189,6 +190,12 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/debug/sleep" if debug_routes => guarded(RouteId::DebugSleep, Scope::Read, Execution::Worker),
         "/ws" => {
             RouteSpec { in_band_auth: true, ..guarded(RouteId::Ws, Scope::Read, Execution::WebSocket(WsKind::Rpc)) }
+        }
+        "/api/events" => guarded(RouteId::Events, Scope::Rpc, Execution::EventStream),
+        "/api/events/live" => guarded(RouteId::EventsLive, Scope::Rpc, Execution::WebSocket(WsKind::LiveEvents)),
+        "/api/activity" => guarded(RouteId::Activity, Scope::Rpc, Execution::Inline),
+        "/debug/publish" if debug_routes => {
+            RouteSpec { allow: POST, ..guarded(RouteId::DebugPublish, Scope::Admin, Execution::Inline) }
         }
         "/ws/echo" if ws_test_echo => {
             RouteSpec { scope: None, ..guarded(RouteId::WsEcho, Scope::Rpc, Execution::WebSocket(WsKind::Echo)) }

@@ -12,6 +12,7 @@
 //!   finish their current request with `Connection: close`, and whatever remains at the
 //!   grace deadline is closed; then the loop returns.
 
+mod fanout;
 mod listener;
 mod slab;
 mod timer;
@@ -31,6 +32,7 @@ use crate::log::{Field, LogBuffer};
 use crate::metrics::Reject;
 use crate::protocol::http1::date::imf_fixdate;
 use crate::workers::{Completion, ReplyTo};
+pub use fanout::Subscribers;
 pub use listener::bind;
 use slab::{LISTENER, Slab, WAKER};
 use timer::Timers;
@@ -62,6 +64,7 @@ pub struct Reactor {
     busy: Vec<usize>,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
+    subscribers: Subscribers,
 }
 
 impl Reactor {
@@ -75,7 +78,10 @@ impl Reactor {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, completions) = unbounded();
         let reply = ReplyTo::new(tx, Arc::clone(&waker));
+        let bus_listener = app.bus.add_listener(Arc::clone(&waker));
+        let subscribers = Subscribers::new(bus_listener, app.bus.last_id());
         Ok(Self {
+            subscribers,
             poll,
             listener: Some(listener),
             app,
@@ -138,6 +144,9 @@ impl Reactor {
             while let Ok(c) = self.completions.try_recv() {
                 self.with_conn(c.token, now, |conn, cx| conn.on_completion(cx, c.output));
             }
+            if self.subscribers.take_pending() {
+                self.deliver_events(now);
+            }
             if self.app.shutting_down() && self.drain_deadline.is_none() {
                 self.begin_drain(now);
             }
@@ -183,9 +192,9 @@ impl Reactor {
 
     /// Run `f` on a live connection with a fresh context, then close or reschedule it.
     fn with_conn(&mut self, token: usize, now: Instant, f: impl FnOnce(&mut Connection, &mut Cx<'_>) -> Status) {
-        let Self { app, slab, scratch, log, reply, request_seq, date, .. } = self;
+        let Self { app, slab, scratch, log, reply, request_seq, date, subscribers, .. } = self;
         let Some(conn) = slab.get_mut(token) else { return };
-        let mut cx = Cx { app, now, date, scratch, log, reply, request_seq };
+        let mut cx = Cx { app, now, date, scratch, log, reply, request_seq, events: subscribers };
         match f(conn, &mut cx) {
             Status::Close => self.close(token),
             Status::Open => self.schedule(token),
@@ -295,8 +304,33 @@ impl Reactor {
         }
     }
 
+    /// One delivery round: every new event to every subscriber of this reactor.
+    fn deliver_events(&mut self, now: Instant) {
+        loop {
+            let batch = self.subscribers.next_batch(&self.app.bus, crate::conn::DELIVERY_BATCH);
+            if batch.is_empty() {
+                return;
+            }
+            let mut tokens = self.subscribers.take_tokens();
+            tokens.retain(|&token| {
+                let live = self.slab.get_mut(token).is_some_and(|c| c.is_subscriber());
+                if live {
+                    self.with_conn(token, now, |conn, cx| conn.deliver(cx, &batch));
+                }
+                live && self.slab.get_mut(token).is_some_and(|c| c.is_subscriber())
+            });
+            self.subscribers.restore_tokens(tokens);
+            if batch.len() < crate::conn::DELIVERY_BATCH {
+                return;
+            }
+        }
+    }
+
     fn close(&mut self, token: usize) {
         if let Some(mut conn) = self.slab.remove(token) {
+            if conn.is_subscriber() {
+                self.subscribers.unsubscribed();
+            }
             let _ = self.poll.registry().deregister(conn.socket_mut());
             self.app.close_connection(conn.peer_ip());
             self.app.metrics.connection_closed();

@@ -37,6 +37,18 @@ fn scope_names(scopes: Option<ScopeSet>) -> Vec<&'static str> {
         .collect()
 }
 
+/// Every event a socket can receive: the socket's own frames, then the bus catalogue.
+fn event_names() -> Vec<&'static str> {
+    let mut names = vec!["hello-ok", "tick", "heartbeat"];
+    names.extend(crate::events::CATALOGUE.iter().map(|k| k.name));
+    names
+}
+
+/// Largest `limit` of `activity.recent` (as `/api/activity`).
+pub const MAX_ACTIVITY_LIMIT: usize = 100;
+/// Default `limit` of `activity.recent`.
+pub const DEFAULT_ACTIVITY_LIMIT: usize = 50;
+
 /// The `hello-ok` payload: sent when a socket opens and answered to `connect`.
 #[must_use]
 pub fn hello_payload(ctx: &Ctx<'_>) -> Value {
@@ -48,7 +60,7 @@ pub fn hello_payload(ctx: &Ctx<'_>) -> Value {
         "server": { "name": "talon", "version": env!("CARGO_PKG_VERSION"), "connId": format!("{:x}", ctx.conn_id) },
         "features": {
             "methods": methods,
-            "events": ["hello-ok", "tick"],
+            "events": event_names(),
             "dialects": ["req/res", "jsonrpc-2.0"],
             "sessions": false,
             "cron": false,
@@ -153,6 +165,7 @@ pub(super) fn status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>,
         "connections": app.connections(),
         "websocket": true,
         "websockets": app.ws_connections.load(std::sync::atomic::Ordering::Relaxed),
+        "events": { "lastId": app.bus.last_id() },
         "workers": { "busy": app.pool.busy(), "queued": app.pool.depth(), "capacity": app.pool.capacity() },
     })))
 }
@@ -307,4 +320,43 @@ pub(super) fn usage_summary(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
         "turns": 0, "inputTokens": 0, "outputTokens": 0, "totalTokens": 0, "costUsd": 0.0,
         "byModel": [], "agentRuntime": false,
     })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActivityParams {
+    limit: Option<usize>,
+}
+
+/// Check an activity `limit` (1–100, default 50).
+///
+/// # Errors
+/// Out of range.
+pub fn activity_limit(limit: Option<usize>) -> Result<usize, GatewayError> {
+    match limit {
+        None => Ok(DEFAULT_ACTIVITY_LIMIT),
+        Some(n) if (1..=MAX_ACTIVITY_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(GatewayError::InvalidParams(format!("limit {n} is outside 1..={MAX_ACTIVITY_LIMIT}"))),
+    }
+}
+
+/// The newest `limit` events as a JSON array, oldest first.
+#[must_use]
+pub fn activity_json(app: &crate::app::App, limit: usize) -> Vec<u8> {
+    let events = app.bus.recent(limit);
+    let mut out = Vec::with_capacity(16 + events.iter().map(|e| e.activity().len() + 1).sum::<usize>());
+    out.extend_from_slice(b"{\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(e.activity());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+pub(super) fn activity_recent(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let p: ActivityParams = params(raw)?;
+    Ok(activity_json(ctx.app, activity_limit(p.limit)?))
 }

@@ -73,6 +73,7 @@ pub static METHODS: &[Method] = &[
     m("models.list", Some(Scope::Rpc), Exec::Inline, methods::models_list),
     m("channels.status", Some(Scope::Rpc), Exec::Inline, methods::channels_status),
     m("usage.summary", Some(Scope::Rpc), Exec::Inline, methods::usage_summary),
+    m("activity.recent", Some(Scope::Rpc), Exec::Inline, methods::activity_recent),
 ];
 
 /// Find a method by its wire name.
@@ -106,7 +107,7 @@ pub fn call(ctx: &mut Ctx<'_>, name: &str, params: Option<&RawValue>) -> Result<
     (method.handler)(ctx, params)
 }
 
-pub use methods::hello_payload;
+pub use methods::{activity_json, activity_limit, hello_payload};
 
 /// Protocol number announced in `hello-ok` (the Human seed's).
 pub const PROTOCOL_VERSION: u32 = 1;

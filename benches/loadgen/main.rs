@@ -18,6 +18,8 @@
 //! are read from /proc over the measured window), `--src-addrs N` (spread connections over
 //! 127.0.0.1..N so a run never runs out of ephemeral ports), `--connect-inflight N` (connections
 //! in setup at once, default 256), `--label L` (copied into the JSON line), `--connect-timeout S` (default 120).
+//! `sse` also takes `--match TEXT` (count only events whose data contains it; default
+//! `"debug":true` for Talon, `"seq":` for nchan) and `--skip-events a,b` (event names never counted).
 
 mod hist;
 mod procfs;
@@ -52,6 +54,7 @@ struct Args {
     publish_url: Option<String>,
     nchan_pub: Option<String>,
     skip_events: Vec<String>,
+    match_data: Option<String>,
     src_addrs: u8,
     connect_inflight: usize,
     server_pids: Vec<u32>,
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         publish_url: None,
         nchan_pub: None,
         skip_events: "ping,heartbeat,keepalive,tick,hello,hello-ok,connected".split(',').map(String::from).collect(),
+        match_data: None,
         src_addrs: 1,
         connect_inflight: 256,
         server_pids: Vec::new(),
@@ -122,6 +126,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("publish-url") => a.publish_url = Some(p.value()?.string()?),
             Long("nchan-pub") => a.nchan_pub = Some(p.value()?.string()?),
             Long("skip-events") => a.skip_events = p.value()?.string()?.split(',').map(String::from).collect(),
+            Long("match") => a.match_data = Some(p.value()?.string()?),
             Long("src-addrs") => a.src_addrs = p.value()?.parse()?,
             Long("connect-inflight") => a.connect_inflight = p.value()?.parse()?,
             Long("server-pid") => a.server_pids.push(p.value()?.parse()?),
@@ -314,9 +319,10 @@ fn idle(a: &Args, addr: SocketAddr, mode: ws::Mode) -> serde_json::Value {
 }
 
 fn sse_cmd(a: &Args, addr: SocketAddr) -> serde_json::Value {
-    let publish = match (&a.publish_url, &a.nchan_pub) {
-        (Some(u), None) => sse::Publish::Talon(u.clone()),
-        (None, Some(u)) => sse::Publish::Nchan(u.clone()),
+    // Count only the published events: Talon's debug payload says `"debug":true`, ours `"seq":`.
+    let (publish, match_default) = match (&a.publish_url, &a.nchan_pub) {
+        (Some(u), None) => (sse::Publish::Talon(u.clone()), "\"debug\":true"),
+        (None, Some(u)) => (sse::Publish::Nchan(u.clone()), "\"seq\":"),
         _ => {
             eprintln!("loadgen sse: give exactly one of --publish-url (Talon) or --nchan-pub (nchan)");
             std::process::exit(2);
@@ -340,6 +346,7 @@ fn sse_cmd(a: &Args, addr: SocketAddr) -> serde_json::Value {
         drain: a.drain,
         connect_timeout: a.connect_timeout,
         skip_events: a.skip_events.clone(),
+        match_data: a.match_data.clone().unwrap_or_else(|| match_default.into()),
         server_pids: a.server_pids.clone(),
     })
 }

@@ -45,6 +45,8 @@ pub struct Config {
     pub drain: f64,
     pub connect_timeout: f64,
     pub skip_events: Vec<String>,
+    /// Only events whose data contains this are counted (others are skipped).
+    pub match_data: String,
     pub server_pids: Vec<u32>,
 }
 
@@ -89,6 +91,7 @@ struct Counters {
     io_errors: u64,
     framing_errors: u64,
     deliveries: u64,
+    data_bytes: u64,
     skipped: u64,
     seq_out_of_range: u64,
     no_send_time: u64,
@@ -110,8 +113,13 @@ struct Ctx<'a> {
     got: Vec<u32>,
     last: Vec<u64>,
     hist: Hist,
+    /// Latency from the server's own `sentNs` stamp (Talon) to arrival.
+    stamp_hist: Hist,
     c: Counters,
     skip: Vec<Vec<u8>>,
+    match_data: Vec<u8>,
+    /// Talon: order maps events to sequence numbers, and `sentNs` is the server's stamp.
+    talon: bool,
     request: Vec<u8>,
     opened: usize,
     failed_setup: usize,
@@ -144,8 +152,11 @@ pub fn run(cfg: Config) -> serde_json::Value {
         got: vec![0; cap],
         last: vec![0; cap],
         hist: Hist::new(),
+        stamp_hist: Hist::new(),
         c: Counters::default(),
         skip: cfg.skip_events.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        match_data: cfg.match_data.as_bytes().to_vec(),
+        talon: matches!(cfg.publish, Publish::Talon(_)),
         request: request.into_bytes(),
         opened: 0,
         failed_setup: 0,
@@ -218,6 +229,7 @@ pub fn run(cfg: Config) -> serde_json::Value {
         turn(&mut poll, &mut events, &mut subs, &mut ctx, &mut scratch, &mut open, Duration::from_millis(20));
     }
     ctx.c.deliveries = 0;
+    ctx.c.data_bytes = 0;
     ctx.c.skipped = 0;
 
     // Phase 2: publish for `seconds`, then drain.
@@ -298,6 +310,8 @@ pub fn run(cfg: Config) -> serde_json::Value {
         "deliveries_per_s": round3(d as f64 / span_s.max(1e-9)),
         "delivery_latency": ctx.hist.summary_us(),
         "last_subscriber_latency": last_hist.summary_us(),
+        "delivery_latency_from_server_stamp": ctx.stamp_hist.summary_us(),
+        "event_data_bytes_mean": round3(c.data_bytes as f64 / d.max(1) as f64),
         "skipped_events": c.skipped,
         "seq_out_of_range": c.seq_out_of_range,
         "no_send_time": c.no_send_time,
@@ -508,15 +522,25 @@ fn parse_events(sub: &mut Sub, ctx: &mut Ctx) {
 }
 
 fn dispatch(sub: &mut Sub, ctx: &mut Ctx) {
-    let skip = sub.data.is_empty() || ctx.skip.contains(&sub.ev_name);
+    let skip = sub.data.is_empty()
+        || ctx.skip.contains(&sub.ev_name)
+        || (!ctx.match_data.is_empty() && wire::find(&sub.data, &ctx.match_data).is_none());
     if skip {
         ctx.c.skipped += 1;
     } else {
-        let seq = wire::json_u64(&sub.data, b"\"seq\":").unwrap_or(sub.index);
+        let seq = if ctx.talon { sub.index } else { wire::json_u64(&sub.data, b"\"seq\":").unwrap_or(sub.index) };
         sub.index += 1;
         let now = ctx.epoch.elapsed().as_nanos() as u64;
         ctx.c.deliveries += 1;
+        ctx.c.data_bytes += sub.data.len() as u64;
         ctx.c.last_delivery_ns = now;
+        if ctx.talon
+            && let Some(stamp) = wire::json_u64(&sub.data, b"\"sentNs\":\"")
+        {
+            let unix_now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            ctx.stamp_hist.record(unix_now.saturating_sub(stamp));
+        }
         match ctx.shared.times.get(seq as usize) {
             None => ctx.c.seq_out_of_range += 1,
             Some(t) => {
@@ -535,6 +559,11 @@ fn dispatch(sub: &mut Sub, ctx: &mut Ctx) {
     sub.ev_name.clear();
     sub.data.clear();
 }
+
+/// Bytes Talon's debug payload adds around its padding
+/// (`{"debug":true,"i":N,"sentNs":"<19 digits>","pad":"…"}`), so `--event-bytes` means about
+/// the same data-line size for Talon and for nchan (whose payload we write to exactly that size).
+const TALON_PAYLOAD_OVERHEAD: usize = 62;
 
 struct PubCfg {
     publish: Publish,
@@ -673,7 +702,8 @@ fn publisher(p: PubCfg, shared: &Shared, epoch: Instant) {
                 let sep = if path.contains('?') { '&' } else { '?' };
                 let req = format!(
                     "POST {path}{sep}count={}&bytes={} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\n\r\n",
-                    p.batch, p.event_bytes
+                    p.batch,
+                    p.event_bytes.saturating_sub(TALON_PAYLOAD_OVERHEAD)
                 );
                 shared.requests.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = conn.request(req.as_bytes()) {

@@ -303,12 +303,20 @@ pub fn json_u64(text: &[u8], key: &[u8]) -> Option<u64> {
     std::str::from_utf8(&text[start..i]).ok()?.parse().ok()
 }
 
-/// Position of `needle` in `hay`.
+/// Position of `needle` in `hay` (first-byte scan, then compare: cheap on padding).
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
+    let (&first, rest) = needle.split_first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last_start {
+        let k = hay[i..=last_start].iter().position(|&b| b == first)?;
+        i += k;
+        if hay[i + 1..i + needle.len()] == *rest {
+            return Some(i);
+        }
+        i += 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 #[cfg(test)]
@@ -348,6 +356,9 @@ mod tests {
     fn json_fields() {
         assert_eq!(json_u64(br#"{"jsonrpc":"2.0","id": 42,"result":{}}"#, b"\"id\":"), Some(42));
         assert_eq!(json_u64(br#"{"x":1}"#, b"\"id\":"), None);
+        assert_eq!(find(b"abcabd", b"abd"), Some(3));
+        assert_eq!(find(b"ab", b"abc"), None);
+        assert_eq!(find(b"xxab", b"ab"), Some(2));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The `sse` scenario (S4): N subscribers on one mio poll read `text/event-stream` responses
 //! (plain or chunked), while a publisher thread posts events at a fixed rate, either to Talon's
 //! `POST /debug/publish?count=K&bytes=B` or to an nginx+nchan publisher location (one POST per
-//! event, the body being the event). The publisher stores each event's send time before it
-//! sends; a subscriber maps an event to its sequence number by the `"seq":` field when the
+//! event, the body being the event; a batch of K goes as K pipelined POSTs in one write). The
+//! publisher is closed-loop: a tick waits for the previous tick's answers, so a server that cannot
+//! keep up shows as `publish_rate_achieved` below `publish_rate`. It stores each event's send time
+//! before it sends; a subscriber maps an event to its sequence number by the `"seq":` field when the
 //! payload carries one (nchan: we wrote the payload), else by the order it arrived in (Talon
 //! writes its own payload; every subscriber is connected before the first publish).
 
@@ -597,7 +599,8 @@ struct HttpConn {
 }
 
 impl HttpConn {
-    fn request(&mut self, req: &[u8]) -> Result<u16, String> {
+    /// Writes `req` (one request, or `answers` pipelined ones) and reads `answers` answers.
+    fn request(&mut self, req: &[u8], answers: usize) -> Result<(), String> {
         if self.stream.is_none() {
             let s = StdStream::connect(self.addr).map_err(|e| format!("publisher connect: {e}"))?;
             let _ = s.set_nodelay(true);
@@ -605,16 +608,25 @@ impl HttpConn {
             self.stream = Some(s);
             self.buf.clear();
         }
-        let res = self.exchange(req);
+        let res = self.exchange(req, answers);
         if res.is_err() {
             self.stream = None;
         }
         res
     }
 
-    fn exchange(&mut self, req: &[u8]) -> Result<u16, String> {
+    fn exchange(&mut self, req: &[u8], answers: usize) -> Result<(), String> {
         let s = self.stream.as_mut().ok_or("no connection")?;
         s.write_all(req).map_err(|e| format!("publisher write: {e}"))?;
+        for _ in 0..answers {
+            self.answer()?;
+        }
+        Ok(())
+    }
+
+    /// Reads one answer; Err on a non-2xx status.
+    fn answer(&mut self) -> Result<u16, String> {
+        let s = self.stream.as_mut().ok_or("no connection")?;
         let mut tmp = [0u8; 8192];
         loop {
             if let Some(h) = wire::parse_head(&self.buf)? {
@@ -629,7 +641,7 @@ impl HttpConn {
                         }
                         finished = ch.feed(&tmp[..n], &mut body)?;
                     }
-                    // Anything after the last chunk would be a pipelined answer; we never pipeline.
+                    // Only nchan's answers are pipelined, and they carry Content-Length.
                     self.buf.clear();
                 } else {
                     let need = h.len + h.content_length.unwrap_or(0);
@@ -706,22 +718,24 @@ fn publisher(p: PubCfg, shared: &Shared, epoch: Instant) {
                     p.event_bytes.saturating_sub(TALON_PAYLOAD_OVERHEAD)
                 );
                 shared.requests.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = conn.request(req.as_bytes()) {
+                if let Err(e) = conn.request(req.as_bytes(), 1) {
                     fail(e);
                 }
             }
             Publish::Nchan(_) => {
+                // nchan takes one message per POST: the batch goes as pipelined POSTs in one write.
+                let mut reqs = String::new();
                 for j in 0..p.batch {
                     let body = event_body(seq + j, t_ns, p.event_bytes);
-                    let req = format!(
+                    reqs.push_str(&format!(
                         "POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\n\
                          Content-Length: {}\r\n\r\n{body}",
                         body.len()
-                    );
-                    shared.requests.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = conn.request(req.as_bytes()) {
-                        fail(e);
-                    }
+                    ));
+                }
+                shared.requests.fetch_add(p.batch as u64, Ordering::Relaxed);
+                if let Err(e) = conn.request(reqs.as_bytes(), p.batch) {
+                    fail(e);
                 }
             }
         }

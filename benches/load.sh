@@ -80,7 +80,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # --- build ----------------------------------------------------------------------------------------
 log "building talon (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin talon)
-TALON="$ROOT/target/release/talon"
+TALON="${CARGO_TARGET_DIR:-$ROOT/target}/release/talon"
 cp "$TALON" "$WORK/talon.stripped" && strip "$WORK/talon.stripped" 2>/dev/null || true
 BIN_SIZE=$(stat -c %s "$TALON")
 BIN_STRIPPED=$(stat -c %s "$WORK/talon.stripped")

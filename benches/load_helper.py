@@ -2,7 +2,7 @@
 """Measurement helpers for benches/load.sh (scenario S1 of shared/reference/performance.md).
 
 Subcommands (all output is JSON lines on stdout, or a text report):
-  run      one wrk run against a server: loadavg + 1 s pre-run CPU sample, server CPU ticks from
+  run      one wrk run (or, with --json, one benches/loadgen run) against a server: loadavg + 1 s pre-run CPU sample, server CPU ticks from
            /proc/<pid>/stat (utime+stime, all given pids and their children) before/after, wrk's own
            CPU from wait4() rusage, per-core busy time and the other processes' CPU during the run.
   rss      VmRSS / Pss of the given pids (and their children).
@@ -193,6 +193,19 @@ def cmd_run(a):
     exclude = set(server) | {wrk_pid, os.getpid()}
     other_ticks, other_top = others_delta(p0, p1, exclude)
     server_s = sum(s1[p] - s0[p] for p in server) / TICK
+    if a.json:
+        # A command that prints its own JSON line (benches/loadgen): keep its fields, add ours.
+        lines = [ln for ln in wrk_out.splitlines() if ln.startswith("{")]
+        res = json.loads(lines[-1]) if lines else {"error": "no JSON line", "output": wrk_out[-2000:]}
+        res.update(label=a.label, rep=a.rep, wall_s=round(wall, 3), loadavg1=la,
+                   idle_cores_busy=round(idle_busy, 3), idle_top=idle_top,
+                   wrapper_server_cpu_s=server_s, client_proc_cpu_s=ru.ru_utime + ru.ru_stime,
+                   other_cpu_s=other_ticks / TICK, other_top=other_top,
+                   core_busy={k: round((b1[k] - b0[k]) / TICK / wall, 3) for k in b1 if k != "cpu"})
+        res["noisy"] = la > a.noisy_load or idle_busy > 0.3 or res["other_cpu_s"] / max(wall, 1e-9) > 0.10
+        res["command"] = " ".join(a.wrk)
+        print(json.dumps(res), flush=True)
+        return
     res = parse_wrk(wrk_out)
     res.update(label=a.label, rep=a.rep, wall_s=round(wall, 3), loadavg1=la,
                idle_cores_busy=round(idle_busy, 3), idle_top=idle_top,
@@ -413,6 +426,7 @@ def main():
     r.add_argument("--timeout", type=float, default=120)
     r.add_argument("--noisy-load", type=float, default=0.5)
     r.add_argument("--raw", action="store_true")
+    r.add_argument("--json", action="store_true", help="the command prints a JSON line (loadgen); merge it")
     r.add_argument("wrk", nargs=argparse.REMAINDER)
     s = sub.add_parser("rss")
     s.add_argument("--label", required=True)

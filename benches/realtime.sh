@@ -4,7 +4,7 @@
 # keep-alive), all in one script run, driven by the benches/loadgen example.
 #
 #   benches/realtime.sh                          # REPS=3 DURATION=10, scenarios s3 s4 s6
-#   SCENARIOS="s4" S4_PLAN="100:1000 10000:20" benches/realtime.sh
+#   SCENARIOS="s4" S4_PLAN="100:1000 10000:20 10000:20:10" benches/realtime.sh   # N:events_per_s[:burst]
 #   REPS=5 DURATION=10 benches/realtime.sh
 #
 # Method (performance.md §1(f), §4), the same as benches/load.sh (S1):
@@ -39,7 +39,7 @@ WARMUP=${WARMUP:-2}
 SCENARIOS=${SCENARIOS:-"s3 s4 s6"}
 S3_CONNS=${S3_CONNS:-64}
 S3_DEPTHS=${S3_DEPTHS:-"1 16"}
-S4_PLAN=${S4_PLAN:-"100:1000 1000:200 10000:20"}
+S4_PLAN=${S4_PLAN:-"100:1000 1000:200 10000:20 10000:20:10"}
 S4_EVENT_BYTES=${S4_EVENT_BYTES:-256}
 S6_CONNS=${S6_CONNS:-10000}
 S6_HOLD=${S6_HOLD:-10}
@@ -269,19 +269,26 @@ fi
 
 if [[ " $SCENARIOS " == *" s4 "* ]]; then
   for plan in $S4_PLAN; do
-    n=${plan%%:*}
-    rate=${plan##*:}
-    log "S4: $n subscribers, $rate events/s of $S4_EVENT_BYTES B, $REPS reps, talon then nchan"
+    IFS=: read -r n rate batch <<<"$plan"
+    # An optional third field publishes that many events per publish call (a burst the server
+    # may coalesce into one write per subscriber); without it loadgen chooses.
+    batch_args=()
+    tag=$n
+    if [[ -n ${batch:-} ]]; then
+      batch_args=(--batch "$batch")
+      tag="$n-b$batch"
+    fi
+    log "S4: $n subscribers, $rate events/s of $S4_EVENT_BYTES B${batch:+ in bursts of $batch}, $REPS reps, talon then nchan"
     for rep in $(seq "$REPS"); do
       if [[ $SSE_STATUS == 200 && $PUB_STATUS == 200 ]]; then
-        run_json "talon-sse-$n" "$rep" "$TALON_PID" "$LOADGEN" sse --addr "127.0.0.1:$TALON_PORT" \
+        run_json "talon-sse-$tag" "$rep" "$TALON_PID" "$LOADGEN" sse --addr "127.0.0.1:$TALON_PORT" "${batch_args[@]}" \
           --path /api/events --token "$TOKEN" --subs "$n" --publish-rate "$rate" --event-bytes "$S4_EVENT_BYTES" \
           --seconds "$DURATION" --src-addrs "$SRC_ADDRS" --connect-timeout "$CONNECT_TIMEOUT" \
           --publish-url "http://127.0.0.1:$TALON_PORT/debug/publish" --server-pid "$TALON_PID"
       else
-        echo "{\"label\":\"talon-sse-$n\",\"rep\":$rep,\"unavailable\":\"GET /api/events $SSE_STATUS, POST /debug/publish $PUB_STATUS\"}" >>"$RESULTS"
+        echo "{\"label\":\"talon-sse-$tag\",\"rep\":$rep,\"unavailable\":\"GET /api/events $SSE_STATUS, POST /debug/publish $PUB_STATUS\"}" >>"$RESULTS"
       fi
-      run_json "nchan-sse-$n" "$rep" "$NGINX_PID" "$LOADGEN" sse --addr "127.0.0.1:$NGINX_PORT" \
+      run_json "nchan-sse-$tag" "$rep" "$NGINX_PID" "$LOADGEN" sse --addr "127.0.0.1:$NGINX_PORT" "${batch_args[@]}" \
         --path /sub --subs "$n" --publish-rate "$rate" --event-bytes "$S4_EVENT_BYTES" \
         --seconds "$DURATION" --src-addrs "$SRC_ADDRS" --connect-timeout "$CONNECT_TIMEOUT" \
         --nchan-pub "http://127.0.0.1:$NGINX_PORT/pub" --server-pid "$NGINX_PID"

@@ -74,6 +74,14 @@ def line(r):
     return f"{tag} {json.dumps(r)[:300]}"
 
 
+def s4_order(label):
+    """Sort S4 labels `<server>-sse-<N>[-b<burst>]` by N, then burst, then Talon first."""
+    parts = label.split("-sse-", 1)[-1].split("-b")
+    n = int(parts[0]) if parts[0].isdigit() else 0
+    burst = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return (n, burst, not label.startswith("talon"), label)
+
+
 def by_label(rows):
     out = {}
     for r in rows:
@@ -130,7 +138,7 @@ def report(path):
         print("| run | subs streaming | events/s asked / done | deliveries/s | lost / expected | p99 publish→last sub µs | "
               "p99 delivery µs | server CPU µs/delivery | server RSS peak KiB | NOISY |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for lab in sorted(s4, key=lambda l: (int(l.rsplit("-", 1)[1]), not l.startswith("talon"), l)):
+        for lab in sorted(s4, key=s4_order):
             rs = s4[lab]
             if all(kind(r) == "unavailable" for r in rs):
                 print(f"| {lab} | UNAVAILABLE: {rs[0]['unavailable']} | | | | | | | | |")

@@ -446,3 +446,37 @@ fn unfinished_fragmented_message_is_closed() {
     assert_eq!(code, 1008);
     assert!(reason.contains("fragmented message"), "{reason}");
 }
+
+/// Regression (review): tokens guessed in-band went around the failed-auth lockout, and a
+/// token without the `read` scope that `/ws` needs over HTTP was accepted.
+#[test]
+fn in_band_auth_is_locked_out_and_needs_read_scope() {
+    const WEBHOOK_TOKEN: &str = "tln-webhook-3e5a7c9b1d2f4a6c8e0b2d4f6a8c0e1f";
+    let server = TestServer::gateway(json!({
+        "tokens": [
+            { "id": "ops", "secret": ADMIN_TOKEN, "scopes": ["rpc"] },
+            { "id": "hook", "secret": WEBHOOK_TOKEN, "scopes": ["webhook"] }
+        ],
+        "auth_rate_limit": { "max_attempts": 3, "window_ms": 60000, "lockout_ms": 60000 }
+    }));
+    let mut ws = open(&server, "/ws?protocol=jsonrpc");
+    let _hello = next_json(&mut ws);
+    let res = call(
+        &mut ws,
+        &format!(r#"{{"jsonrpc":"2.0","id":0,"method":"auth.token","params":{{"token":"{WEBHOOK_TOKEN}"}}}}"#),
+    );
+    assert_eq!(res["error"]["code"], -32003, "{res}");
+    for i in 1..=3 {
+        let res = call(
+            &mut ws,
+            &format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"auth.token","params":{{"token":"guess-{i}"}}}}"#),
+        );
+        assert_eq!(res["error"]["code"], -32001, "{res}");
+    }
+    // Locked out now: even the right token is refused until the lockout ends.
+    let res = call(
+        &mut ws,
+        &format!(r#"{{"jsonrpc":"2.0","id":9,"method":"auth.token","params":{{"token":"{ADMIN_TOKEN}"}}}}"#),
+    );
+    assert_eq!(res["error"]["code"], -32005, "{res}");
+}

@@ -40,25 +40,16 @@ RESULTS="$OUT_DIR/results.jsonl"
 WORK=$(mktemp -d /tmp/talon-load.XXXXXX)
 mkdir -p "$OUT_DIR"
 
+# shellcheck source=benches/bench_lib.sh
+source "$ROOT/benches/bench_lib.sh"
+
 PIDS=()
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { printf '%s\n' "$*" | tee -a "$OUT_DIR/log.txt" >&2; }
 
 # --- tools -------------------------------------------------------------------------------------
 need_install=()
@@ -67,14 +58,7 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx-
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
 if [[ $STRACE == 1 ]] && ! command -v strace >/dev/null; then need_install+=(strace); fi
-if ((${#need_install[@]})); then
-  log "installing: ${need_install[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y "${need_install[@]}" >"$WORK/apt.log" 2>&1 ||
-    { apt-get update >>"$WORK/apt.log" 2>&1 && apt-get install -y "${need_install[@]}" >>"$WORK/apt.log" 2>&1; } ||
-    { cat "$WORK/apt.log" >&2; exit 1; }
-  # Debian's postinst may start the packaged nginx on port 80 where services run; we never use it.
-fi
+ensure_packages "${need_install[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # --- build ----------------------------------------------------------------------------------------
@@ -84,8 +68,6 @@ TALON="${CARGO_TARGET_DIR:-$ROOT/target}/release/talon"
 cp "$TALON" "$WORK/talon.stripped" && strip "$WORK/talon.stripped" 2>/dev/null || true
 BIN_SIZE=$(stat -c %s "$TALON")
 BIN_STRIPPED=$(stat -c %s "$WORK/talon.stripped")
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- machine ------------------------------------------------------------------------------------
 {
@@ -174,14 +156,6 @@ python3 "$HELPER" rss --label talon --when idle_1s --pids "$TALON_PID" | tee -a 
 python3 "$HELPER" rss --label nginx --when idle_1s --pids "$NGINX_PID" | tee -a "$RESULTS" >/dev/null
 
 # --- A B A B ---------------------------------------------------------------------------------------
-settle() { # bounded wait for the 1-min loadavg to reach NOISY_LOAD
-  local waited=0
-  while ((waited < SETTLE_MAX)) && python3 -c "import sys; sys.exit(0 if float(open('/proc/loadavg').read().split()[0]) > $NOISY_LOAD else 1)"; do
-    sleep 1
-    waited=$((waited + 1))
-  done
-  ((waited == 0)) || log "  (waited ${waited}s for loadavg; now $(cut -d' ' -f1 /proc/loadavg))"
-}
 wrk_cmd() { echo taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$1"s --latency "http://127.0.0.1:$2/health"; }
 for rep in $(seq "$REPS"); do
   for server in talon nginx; do

@@ -59,29 +59,16 @@ RESULTS="$OUT_DIR/results.jsonl"
 WORK=$(mktemp -d /tmp/talon-realtime.XXXXXX)
 mkdir -p "$OUT_DIR"
 
+# shellcheck source=benches/bench_lib.sh
+source "$ROOT/benches/bench_lib.sh"
+
 PIDS=()
-stop_pids() {
-  local pid
-  for pid in "$@"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "$@"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
 cleanup() {
   ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { printf '%s\n' "$*" | tee -a "$OUT_DIR/log.txt" >&2; }
 
 # --- tools -----------------------------------------------------------------------------------------
 need_install=()
@@ -90,13 +77,7 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx-
 ls /usr/lib/nginx/modules/ngx_nchan_module.so >/dev/null 2>&1 || need_install+=(libnginx-mod-nchan)
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
-if ((${#need_install[@]})); then
-  log "installing: ${need_install[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y "${need_install[@]}" >"$WORK/apt.log" 2>&1 ||
-    { apt-get update >>"$WORK/apt.log" 2>&1 && apt-get install -y "${need_install[@]}" >>"$WORK/apt.log" 2>&1; } ||
-    { cat "$WORK/apt.log" >&2; exit 1; }
-fi
+ensure_packages "${need_install[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
 
@@ -109,8 +90,6 @@ log "building talon and the loadgen example (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin talon && cargo build --release --quiet --example loadgen)
 TALON="$TARGET/release/talon"
 LOADGEN="$TARGET/release/examples/loadgen"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -205,15 +184,6 @@ s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer
           f"Accept: text/event-stream\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
 print(s.recv(64).split(b" ")[1].decode())
 EOF
-}
-
-settle() { # bounded wait for the 1-min loadavg to reach NOISY_LOAD
-  local waited=0
-  while ((waited < SETTLE_MAX)) && python3 -c "import sys; sys.exit(0 if float(open('/proc/loadavg').read().split()[0]) > $NOISY_LOAD else 1)"; do
-    sleep 1
-    waited=$((waited + 1))
-  done
-  ((waited == 0)) || log "  (waited ${waited}s for loadavg; now $(cut -d' ' -f1 /proc/loadavg))"
 }
 
 run_json() { # $1 = label, $2 = rep, $3 = server pids (comma), rest = command (loadgen, pinned)

@@ -16,6 +16,21 @@ use crate::protocol::websocket::{OP_TEXT, begin_frame, finish_frame, write_frame
 use crate::rpc::{self, Ctx, dispatch};
 use crate::workers::{Job, Output};
 
+impl super::ws::WsSession {
+    /// Append one server push as a text frame: an `event` frame with this socket's next `seq`,
+    /// or, on a JSON-RPC socket, a notification named `jsonrpc_name`.
+    pub(super) fn push_event(&mut self, name: &str, jsonrpc_name: &str, payload: &[u8], out: &mut Vec<u8>) {
+        let mark = begin_frame(out);
+        if self.prefers_jsonrpc {
+            encode_notification(jsonrpc_name, payload, out);
+        } else {
+            self.event_seq += 1;
+            encode_event(name, self.event_seq, payload, out);
+        }
+        finish_frame(out, mark, OP_TEXT);
+    }
+}
+
 impl Connection {
     /// The socket is open: greet it according to its kind.
     pub(super) fn ws_opened(&mut self, cx: &mut Cx<'_>) {
@@ -27,14 +42,7 @@ impl Connection {
             WsKind::Rpc => {
                 let ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes, client: ws.client };
                 let hello = serde_json::to_vec(&rpc::hello_payload(&ctx)).unwrap_or_default();
-                let mark = begin_frame(&mut self.wbuf);
-                if ws.prefers_jsonrpc {
-                    encode_notification("hello-ok", &hello, &mut self.wbuf);
-                } else {
-                    ws.event_seq += 1;
-                    encode_event("hello-ok", ws.event_seq, &hello, &mut self.wbuf);
-                }
-                finish_frame(&mut self.wbuf, mark, OP_TEXT);
+                ws.push_event("hello-ok", "hello-ok", &hello, &mut self.wbuf);
             }
             WsKind::LiveEvents => write_frame(&mut self.wbuf, OP_TEXT, br#"{"type":"ready"}"#),
             WsKind::LiveLogs | WsKind::Echo => {}
@@ -92,14 +100,8 @@ impl Connection {
         payload.extend_from_slice(b"{\"ts\":");
         crate::protocol::http1::response::push_u64(&mut payload, crate::app::unix_ms());
         payload.push(b'}');
-        let mark = begin_frame(&mut self.wbuf);
-        if ws.prefers_jsonrpc {
-            encode_notification("heartbeat", &payload, &mut self.wbuf);
-        } else {
-            ws.event_seq += 1;
-            encode_event("tick", ws.event_seq, &payload, &mut self.wbuf);
-        }
-        finish_frame(&mut self.wbuf, mark, OP_TEXT);
+        // Comis's JSON-RPC clients know the keep-alive as `heartbeat`, OpenClaw's as `tick`.
+        ws.push_event("tick", "heartbeat", &payload, &mut self.wbuf);
     }
 
     /// A worker finished the frame this socket was waiting on.

@@ -19,7 +19,6 @@ use crate::auth::ScopeSet;
 use crate::events::Encoded;
 use crate::http::router::WsKind;
 use crate::protocol::http1::response::push_u64;
-use crate::protocol::jsonrpc::{encode_event, encode_notification};
 use crate::protocol::sse;
 use crate::protocol::websocket::{OP_TEXT, begin_frame, finish_frame};
 
@@ -235,16 +234,13 @@ impl Connection {
             if !scopes.satisfies(e.scope()) {
                 continue;
             }
-            let mark = begin_frame(&mut self.wbuf);
-            match ws.kind {
-                WsKind::LiveEvents => live_event(e, &mut self.wbuf),
-                _ if ws.prefers_jsonrpc => encode_notification(e.name(), e.payload(), &mut self.wbuf),
-                _ => {
-                    ws.event_seq += 1;
-                    encode_event(e.name(), ws.event_seq, e.payload(), &mut self.wbuf);
-                }
+            if ws.kind == WsKind::LiveEvents {
+                let mark = begin_frame(&mut self.wbuf);
+                live_event(e, &mut self.wbuf);
+                finish_frame(&mut self.wbuf, mark, OP_TEXT);
+            } else {
+                ws.push_event(e.name(), e.name(), e.payload(), &mut self.wbuf);
             }
-            finish_frame(&mut self.wbuf, mark, OP_TEXT);
         }
         self.ws_check_backlog(cx);
     }

@@ -23,6 +23,7 @@
 
 mod hist;
 mod procfs;
+mod publish;
 mod sse;
 mod wire;
 mod ws;

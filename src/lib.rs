@@ -23,4 +23,5 @@ pub mod protocol;
 pub mod reactor;
 pub mod rpc;
 pub mod server;
+pub mod webhook;
 pub mod workers;

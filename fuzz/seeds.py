@@ -4,11 +4,15 @@
 jsonrpc_decode seeds are raw WebSocket text-frame payloads: every case of
 proto/jsonrpc/exchanges.json under its case name (repeats capped so no seed is huge), plus a few
 extra frames below.
+webhook_verify seeds are [flags][sig len][sig][ts len][ts][id len][id][body] (see webhook() below),
+built from proto/webhooks/vectors.json under the vector names plus a few edge cases.
 http1_head seeds are raw request bytes. http1_chunked seeds are
 [split selector byte][mode byte][body bytes] as fuzz/src/lib.rs `check_chunked` reads them:
 mode even = chunked, odd = Content-Length; mode >> 1 picks the limits (0: small, 1: large).
 """
 
+import hashlib
+import hmac
 import json
 import os
 import pathlib
@@ -192,6 +196,76 @@ JSONRPC.update({
 })
 
 
+VECTORS = HERE.parent / "proto" / "webhooks" / "vectors.json"
+
+
+def webhook(sig=None, ts=None, id=None, body=b"", now_delta=None):
+    """[flags][sig len][sig][ts len][ts][id len][id][body] as fuzz/src/lib.rs split_webhook_input reads it.
+    now_delta: None = fixed clock; else now = ts + now_delta, now_delta in (k * 43 - 320) for k in 0..16."""
+    flags = (sig is not None) | (ts is not None) << 1 | (id is not None) << 2
+    if now_delta is not None:
+        k = (now_delta + 320) // 43
+        assert k * 43 - 320 == now_delta and 0 <= k < 16, now_delta
+        flags |= 8 | k << 4
+    out = bytes([flags])
+    for f in (sig, ts, id):
+        f = (f or "").encode() if isinstance(f, str) or f is None else f
+        assert len(f) < 256
+        out += bytes([len(f)]) + f
+    return out + (body.encode() if isinstance(body, str) else body)
+
+
+def _vector_seed(v):
+    h = v["headers"]
+    sig = next((h[k] for k in ("x-signature", "x-hub-signature-256", "x-slack-signature", "webhook-signature",
+                               "x-line-signature", "x-telegram-bot-api-secret-token", "x-webhook-signature") if k in h),
+               None)
+    ts = h.get("x-slack-request-timestamp", h.get("webhook-timestamp", h.get("x-webhook-timestamp")))
+    return webhook(sig, ts, h.get("webhook-id"), v["body"], now_delta=_grid_delta(v, ts))
+
+
+def _grid_delta(v, ts):
+    """The vector's now - ts moved onto the check's clock grid (ts + k*43 - 320) without changing
+    whether it is stale, in the window, or future."""
+    if ts is None or "now" not in v or not ts.isdigit():
+        return None
+    d = v["now"] - int(ts)
+    if d > 300:
+        return 325
+    if d < -300:
+        return -320
+    return min((k * 43 - 320 for k in range(1, 15)), key=lambda g: abs(g - d))
+
+
+# Genuine signatures for the secrets fuzz/src/lib.rs configures (check_webhook must accept these and
+# only these), and one seed per rejection vector of proto/webhooks/vectors.json for those secrets.
+_CHECK_SECRETS = {"It's a Secret to Everybody", "8f742231b10e8888abcd99yyyzzz85a5",
+                  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "channel_secret_example", "s3cr3t_Token-1"}
+WEBHOOK = {v["name"]: _vector_seed(v) for v in json.loads(VECTORS.read_text())
+           if v["secret"] in _CHECK_SECRETS | {"comis-secret-at-least-32-characters-long"}
+           # check_webhook's Comis variants have fixed settings; a vector with others would mislead.
+           and set(v.get("config", {})) <= {"algorithm"}}
+_slack = json.loads(VECTORS.read_text())
+_slack = next(v for v in _slack if v["name"] == "slack_official")
+WEBHOOK.update({
+    "empty_input": b"",
+    "human_bare_github_hex": webhook("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+                                     body="Hello, World!"),
+    "comis_sha512_prefixed": webhook("sha512=" + hmac.new(b"comis-secret-at-least-32-characters-long", b"{}",
+                                                          hashlib.sha512).hexdigest(), body="{}"),
+    "all_absent": webhook(body="{}"),
+    "slack_stale_by_20": webhook(_slack["headers"]["x-slack-signature"], "1531420618", body=_slack["body"],
+                                 now_delta=325),
+    "slack_future_by_20": webhook(_slack["headers"]["x-slack-signature"], "1531420618", body=_slack["body"],
+                                  now_delta=-320),
+    "ts_max_u64": webhook("v0=" + "0" * 64, "18446744073709551615", body="x", now_delta=24),
+    "ts_overflow": webhook("v0=" + "0" * 64, "18446744073709551616", body="x", now_delta=24),
+    "sig_high_bytes": webhook(bytes(range(128, 255)), "1", "\xff", b"\xff\xfe"),
+    "standard_many_entries": webhook(" ".join(["v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] * 5), "1700000000",
+                                     "msg_1", "{}", now_delta=24),
+})
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -202,5 +276,5 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
-         + write("jsonrpc_decode", JSONRPC))
+         + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

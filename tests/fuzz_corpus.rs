@@ -39,6 +39,9 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "http1_chunked" => checks::check_chunked,
         "sse_encode" => checks::check_sse_encode,
         "jsonrpc_decode" => checks::check_jsonrpc,
+        "webhook_verify" => |data| {
+            checks::check_webhook(data);
+        },
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -59,7 +62,7 @@ fn every_target_has_a_seed_corpus() {
     let targets = targets();
     assert_eq!(
         targets,
-        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode"],
+        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode", "webhook_verify"],
         "fuzz/Cargo.toml targets changed: update this test"
     );
     for t in &targets {
@@ -258,4 +261,79 @@ fn named_jsonrpc_seeds_mean_what_they_say() {
     }
     let frames_type_res = decode_seed("frames_type_res");
     assert!(frames_type_res.starts_with("rejected Some(Frames) InvalidRequest"), "frames_type_res: {frames_type_res}");
+}
+
+#[test]
+fn named_webhook_seeds_mean_what_they_say() {
+    let accepted = |name: &str| checks::check_webhook(&seed("webhook_verify", name));
+    let expected: [(&str, &[&str]); 13] = [
+        ("github_official", &["hub_sha256"]),
+        ("hub_uppercase_hex_accepted", &["hub_sha256"]),
+        ("human_bare_github_hex", &["human_hex"]),
+        ("slack_official", &["slack"]),
+        ("standard_official", &["standard"]),
+        ("standard_rotation_second_matches", &["standard"]),
+        ("standard_unknown_scheme_ignored", &["standard"]),
+        ("line_testing_md", &["line"]),
+        ("telegram_reference", &["telegram"]),
+        ("comis_sha256", &["comis_sha256"]),
+        ("comis_sha384", &["comis_sha384"]),
+        ("comis_sha512_prefixed", &["comis_sha512_prefixed"]),
+        ("comis_timestamp_fresh", &["comis_sha256", "comis_sha256_ts_required"]),
+    ];
+    for (name, want) in expected {
+        assert_eq!(accepted(name), want, "{name}");
+    }
+    // Every other seed is a rejection case for the scheme its name starts with, which must not
+    // accept it (another scheme may: `hub_no_prefix` is a genuine Human signature, same secret).
+    // Seeds named after no scheme are edge cases nothing may accept.
+    let vectors: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../proto/webhooks/vectors.json")).expect("vectors.json parses");
+    let mut genuine: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    genuine.extend(vectors.iter().filter(|v| v["expect"] == "ok").filter_map(|v| v["name"].as_str()));
+    for file in inputs(&fuzz_dir().join("corpus").join("webhook_verify")) {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if genuine.contains(&name.as_str()) {
+            continue;
+        }
+        let got = accepted(&name);
+        let scheme = match name.split('_').next() {
+            Some("hub") => "hub_sha256",
+            Some("human") => "human_hex",
+            Some(s @ ("slack" | "standard" | "line" | "telegram" | "comis")) => s,
+            _ => {
+                assert!(got.is_empty(), "{name}: accepted by {got:?}");
+                continue;
+            }
+        };
+        assert!(!got.iter().any(|v| v.starts_with(scheme)), "{name}: accepted by {got:?}");
+    }
+}
+
+/// cargo-fuzz is not always installed, so `cargo test` also flips bytes of the genuine webhook
+/// seeds (header and body alike): the oracle in `check_webhook` must confirm every acceptance,
+/// and a flip inside a signature or its body must never still be accepted by that verifier.
+#[test]
+fn webhook_check_holds_on_mutated_genuine_seeds() {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let names = ["github_official", "slack_official", "standard_official", "line_testing_md", "comis_sha256"];
+    for name in names {
+        let original = seed("webhook_verify", name);
+        for _ in 0..2_000 {
+            let mut input = original.clone();
+            // Any byte but the flags: a flipped length byte shifts the fields, which is fine too.
+            let at = 1 + (next() as usize) % (input.len() - 1);
+            let flip = (next() % 255 + 1) as u8;
+            if let Some(b) = input.get_mut(at) {
+                *b ^= flip;
+            }
+            checks::check_webhook(&input);
+        }
+    }
 }

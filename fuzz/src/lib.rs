@@ -411,3 +411,181 @@ fn assert_json(out: &[u8]) {
         panic!("output is not JSON ({e}): {}", String::from_utf8_lossy(out));
     }
 }
+
+/// Secrets the `webhook_verify` check configures (the published vectors' secrets, so seeds built
+/// from those vectors reach the accepting path).
+pub mod webhook_secrets {
+    /// Human `X-Signature` and GitHub/Meta `X-Hub-Signature-256`.
+    pub const HUB: &[u8] = b"It's a Secret to Everybody";
+    /// Slack signing secret.
+    pub const SLACK: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
+    /// Standard Webhooks secret.
+    pub const STANDARD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    /// LINE channel secret.
+    pub const LINE: &[u8] = b"channel_secret_example";
+    /// Telegram secret token.
+    pub const TELEGRAM: &[u8] = b"s3cr3t_Token-1";
+    /// Comis HMAC secret.
+    pub const COMIS: &[u8] = b"comis-secret-at-least-32-characters-long";
+}
+
+/// The fields a `webhook_verify` input encodes; see [`split_webhook_input`].
+#[derive(Debug)]
+pub struct WebhookInput<'a> {
+    /// Signature (or token) header value; `None` = header absent.
+    pub signature: Option<&'a [u8]>,
+    /// Timestamp header value; `None` = header absent.
+    pub timestamp: Option<&'a [u8]>,
+    /// Standard Webhooks `webhook-id`; `None` = header absent.
+    pub id: Option<&'a [u8]>,
+    /// The verifiers' clock.
+    pub now: u64,
+    /// Raw body.
+    pub body: &'a [u8],
+}
+
+/// Clock used when the input does not ask for one next to its timestamp.
+pub const WEBHOOK_DEFAULT_NOW: u64 = 1_700_000_000;
+
+/// Decodes `[flags][sig len][sig][ts len][ts][id len][id][body…]`. Flags bit 0/1/2: the
+/// signature / timestamp / id header is present; bit 3: `now` = the timestamp's value plus
+/// `(flags >> 4) * 43 - 320` seconds (so inputs land inside, on and outside the 300 s window),
+/// else [`WEBHOOK_DEFAULT_NOW`]. Short inputs just yield shorter (or empty) fields.
+#[must_use]
+pub fn split_webhook_input(data: &[u8]) -> WebhookInput<'_> {
+    let flags = data.first().copied().unwrap_or(0);
+    let mut rest = data.get(1..).unwrap_or_default();
+    let mut field = || {
+        let len = usize::from(rest.first().copied().unwrap_or(0));
+        let after = rest.get(1..).unwrap_or_default();
+        let (value, tail) = after.split_at(len.min(after.len()));
+        rest = tail;
+        value
+    };
+    let (sig, ts, id) = (field(), field(), field());
+    let body = rest;
+    let timestamp = (flags & 2 != 0).then_some(ts);
+    let now = match timestamp.and_then(|t| std::str::from_utf8(t).ok()?.parse::<u64>().ok()) {
+        Some(t) if flags & 8 != 0 => t.saturating_add(u64::from(flags >> 4) * 43).saturating_sub(320),
+        _ => WEBHOOK_DEFAULT_NOW,
+    };
+    WebhookInput {
+        signature: (flags & 1 != 0).then_some(sig),
+        timestamp,
+        id: (flags & 4 != 0).then_some(id),
+        now,
+        body,
+    }
+}
+
+/// Feeds one input to every webhook verifier: none may panic, and an acceptance must be
+/// confirmed by an independent oracle (the `hmac`/`sha2`/`base64` crates used directly, and the
+/// timestamp window recomputed), so no verifier ever accepts a signature that is not genuine.
+/// Returns which verifiers accepted, by name, for the named-seed tests.
+pub fn check_webhook(data: &[u8]) -> Vec<&'static str> {
+    use talon::webhook::{Algorithm, comis, hmac_hex, line, slack, standard, telegram};
+    use webhook_secrets as s;
+
+    let input = split_webhook_input(data);
+    let WebhookInput { signature, timestamp, id, now, body } = input;
+    let sig = signature.unwrap_or_default();
+    let mut accepted = Vec::new();
+
+    if hmac_hex::verify_bare(body, signature, s::HUB).is_ok() {
+        assert!(hex_eq(sig, &oracle_hmac(s::HUB, &[body], 256)), "human_hex accepted a wrong signature");
+        accepted.push("human_hex");
+    }
+    if hmac_hex::verify_sha256_prefixed(body, signature, s::HUB).is_ok() {
+        let hex = sig.strip_prefix(b"sha256=").expect("hub accepted without sha256=");
+        assert!(hex_eq(hex, &oracle_hmac(s::HUB, &[body], 256)), "hub_sha256 accepted a wrong signature");
+        accepted.push("hub_sha256");
+    }
+    if slack::verify(body, signature, timestamp, s::SLACK, now).is_ok() {
+        let ts = timestamp.expect("slack accepted without a timestamp");
+        assert!(in_window(ts, now, 300), "slack accepted a timestamp outside the window");
+        let hex = sig.strip_prefix(b"v0=").expect("slack accepted without v0=");
+        assert!(
+            hex_eq(hex, &oracle_hmac(s::SLACK, &[b"v0:", ts, b":", body], 256)),
+            "slack accepted a wrong signature"
+        );
+        accepted.push("slack");
+    }
+    if standard::verify(body, id, timestamp, signature, s::STANDARD, now).is_ok() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let ts = timestamp.expect("standard accepted without a timestamp");
+        assert!(in_window(ts, now, 300), "standard accepted a timestamp outside the window");
+        let key = b64.decode(s::STANDARD.trim_start_matches("whsec_")).expect("test secret is base64");
+        let id = id.expect("standard accepted without an id");
+        let want = format!("v1,{}", b64.encode(oracle_hmac(&key, &[id, b".", ts, b".", body], 256)));
+        assert!(sig.split(|&c| c == b' ').any(|e| e == want.as_bytes()), "standard accepted no genuine entry");
+        accepted.push("standard");
+    }
+    if line::verify(body, signature, s::LINE).is_ok() {
+        use base64::Engine as _;
+        let want = base64::engine::general_purpose::STANDARD.encode(oracle_hmac(s::LINE, &[body], 256));
+        assert_eq!(sig, want.as_bytes(), "line accepted a wrong signature");
+        accepted.push("line");
+    }
+    if telegram::verify(signature, s::TELEGRAM).is_ok() {
+        assert_eq!(sig, s::TELEGRAM, "telegram accepted a wrong token");
+        accepted.push("telegram");
+    }
+    /// (name, algorithm, oracle digest bits, prefix, timestamp required)
+    type ComisVariant = (&'static str, Algorithm, u16, Option<&'static [u8]>, bool);
+    let comis_variants: [ComisVariant; 4] = [
+        ("comis_sha256", Algorithm::Sha256, 256, None, false),
+        ("comis_sha384", Algorithm::Sha384, 384, None, false),
+        ("comis_sha512_prefixed", Algorithm::Sha512, 512, Some(b"sha512="), false),
+        ("comis_sha256_ts_required", Algorithm::Sha256, 256, None, true),
+    ];
+    for (name, algorithm, bits, prefix, require_timestamp) in comis_variants {
+        let mut cfg = comis::ComisConfig::new(s::COMIS);
+        cfg.algorithm = algorithm;
+        cfg.prefix = prefix;
+        cfg.require_timestamp = require_timestamp;
+        if comis::verify(body, signature, timestamp, &cfg, now).is_ok() {
+            if let Some(ts) = timestamp {
+                assert!(in_window(ts, now, 300), "{name} accepted a timestamp outside the window");
+            }
+            assert!(!require_timestamp || timestamp.is_some(), "{name} accepted without a required timestamp");
+            let hex = match prefix {
+                Some(p) => sig.strip_prefix(p).expect("comis accepted without its prefix"),
+                None => sig,
+            };
+            assert!(hex_eq(hex, &oracle_hmac(s::COMIS, &[body], bits)), "{name} accepted a wrong signature");
+            accepted.push(name);
+        }
+    }
+    accepted
+}
+
+/// HMAC-SHA-`bits` computed with the `hmac` crate directly (the oracle, not talon's helper).
+fn oracle_hmac(key: &[u8], parts: &[&[u8]], bits: u16) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+    match bits {
+        256 => run::<Hmac<sha2::Sha256>>(key, parts),
+        384 => run::<Hmac<sha2::Sha384>>(key, parts),
+        _ => run::<Hmac<sha2::Sha512>>(key, parts),
+    }
+}
+
+/// Hex text (either case) equals `bytes`.
+fn hex_eq(text: &[u8], bytes: &[u8]) -> bool {
+    let want: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    text.eq_ignore_ascii_case(want.as_bytes())
+}
+
+/// `ts` is all digits and within `window` seconds of `now`.
+fn in_window(ts: &[u8], now: u64, window: u64) -> bool {
+    !ts.is_empty()
+        && ts.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(ts).ok().and_then(|t| t.parse::<u64>().ok()).is_some_and(|t| t.abs_diff(now) <= window)
+}

@@ -266,7 +266,8 @@ fn named_jsonrpc_seeds_mean_what_they_say() {
 #[test]
 fn named_webhook_seeds_mean_what_they_say() {
     let accepted = |name: &str| checks::check_webhook(&seed("webhook_verify", name));
-    let expected: [(&str, &[&str]); 13] = [
+    let expected: [(&str, &[&str]); 14] = [
+        ("discord_rfc8032_key", &["discord"]),
         ("github_official", &["hub_sha256"]),
         ("hub_uppercase_hex_accepted", &["hub_sha256"]),
         ("human_bare_github_hex", &["human_hex"]),
@@ -300,7 +301,7 @@ fn named_webhook_seeds_mean_what_they_say() {
         let scheme = match name.split('_').next() {
             Some("hub") => "hub_sha256",
             Some("human") => "human_hex",
-            Some(s @ ("slack" | "standard" | "line" | "telegram" | "comis")) => s,
+            Some(s @ ("slack" | "standard" | "line" | "telegram" | "comis" | "discord")) => s,
             _ => {
                 assert!(got.is_empty(), "{name}: accepted by {got:?}");
                 continue;
@@ -322,7 +323,14 @@ fn webhook_check_holds_on_mutated_genuine_seeds() {
         state ^= state << 17;
         state
     };
-    let names = ["github_official", "slack_official", "standard_official", "line_testing_md", "comis_sha256"];
+    let names = [
+        "github_official",
+        "slack_official",
+        "standard_official",
+        "line_testing_md",
+        "comis_sha256",
+        "discord_rfc8032_key",
+    ];
     for name in names {
         let original = seed("webhook_verify", name);
         for _ in 0..2_000 {

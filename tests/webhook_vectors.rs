@@ -1,12 +1,12 @@
 //! Replays `proto/webhooks/vectors.json` through the webhook verifiers: every published vector
-//! (GitHub, Meta, Human, Slack, Standard Webhooks, LINE, Telegram) must be accepted and every
+//! (GitHub, Meta, Human, Slack, Standard Webhooks, LINE, Telegram, Discord) must be accepted and every
 //! listed rejection (missing, empty, wrong prefix, wrong length, non-hex/base64, other body,
 //! truncated, stale, future, non-numeric timestamp) must fail with exactly its named reason.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use talon::webhook::{Algorithm, VerifyError, comis, hmac_hex, line, slack, standard, telegram};
+use talon::webhook::{Algorithm, VerifyError, comis, discord, hmac_hex, line, slack, standard, telegram};
 
 const VECTORS: &str = include_str!("../proto/webhooks/vectors.json");
 
@@ -44,6 +44,10 @@ fn run(v: &Vector) -> Result<(), VerifyError> {
         }
         "line" => line::verify(body, h("x-line-signature"), secret),
         "telegram" => telegram::verify(h("x-telegram-bot-api-secret-token"), secret),
+        "discord" => {
+            let key = discord::DiscordKey::from_hex(&v.secret)?;
+            discord::verify(body, h("x-signature-ed25519"), h("x-signature-timestamp"), &key, now())
+        }
         "comis" => {
             let c = v.config.as_ref().unwrap_or_else(|| panic!("{}: comis needs config", v.name));
             let mut cfg = comis::ComisConfig::new(secret);
@@ -87,13 +91,13 @@ fn every_vector_has_its_expected_outcome() {
 fn every_scheme_covers_the_listed_rejections() {
     let vs = vectors();
     let has = |scheme: &str, expect: &str| vs.iter().any(|v| v.scheme == scheme && v.expect == expect);
-    let all = ["human_hex", "hub_sha256", "slack", "standard", "line", "telegram", "comis"];
+    let all = ["human_hex", "hub_sha256", "slack", "standard", "line", "telegram", "comis", "discord"];
     for s in all {
         for e in ["ok", "missing_header", "empty_signature", "mismatch"] {
             assert!(has(s, e), "{s} has no `{e}` vector");
         }
     }
-    for s in ["human_hex", "hub_sha256", "slack", "standard", "line", "comis"] {
+    for s in ["human_hex", "hub_sha256", "slack", "standard", "line", "comis", "discord"] {
         assert!(has(s, "wrong_length"), "{s} has no wrong-length/truncated vector");
         let encoding = if matches!(s, "standard" | "line") { "not_base64" } else { "not_hex" };
         assert!(has(s, encoding), "{s} has no `{encoding}` vector");
@@ -101,13 +105,13 @@ fn every_scheme_covers_the_listed_rejections() {
     for s in ["hub_sha256", "slack", "standard", "comis"] {
         assert!(has(s, "wrong_prefix"), "{s} has no wrong-prefix vector");
     }
-    for s in ["slack", "standard", "comis"] {
+    for s in ["slack", "standard", "comis", "discord"] {
         for e in ["stale_timestamp", "future_timestamp", "bad_timestamp"] {
             assert!(has(s, e), "{s} has no `{e}` vector");
         }
     }
     for name in ["truncated"] {
-        for s in ["hub_sha256", "human_hex", "slack", "standard", "line", "telegram"] {
+        for s in ["hub_sha256", "human_hex", "slack", "standard", "line", "telegram", "discord"] {
             assert!(vs.iter().any(|v| v.scheme == s && v.name.contains(name)), "{s} has no {name} vector");
         }
     }

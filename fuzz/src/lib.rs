@@ -427,6 +427,13 @@ pub mod webhook_secrets {
     pub const TELEGRAM: &[u8] = b"s3cr3t_Token-1";
     /// Comis HMAC secret.
     pub const COMIS: &[u8] = b"comis-secret-at-least-32-characters-long";
+    /// Discord application public key: RFC 8032 TEST 1.
+    pub const DISCORD_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    /// Its secret key, used only by the oracle to produce the one signature it accepts.
+    pub const DISCORD_SECRET: [u8; 32] = [
+        0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49,
+        0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+    ];
 }
 
 /// The fields a `webhook_verify` input encodes; see [`split_webhook_input`].
@@ -479,11 +486,11 @@ pub fn split_webhook_input(data: &[u8]) -> WebhookInput<'_> {
 }
 
 /// Feeds one input to every webhook verifier: none may panic, and an acceptance must be
-/// confirmed by an independent oracle (the `hmac`/`sha2`/`base64` crates used directly, and the
-/// timestamp window recomputed), so no verifier ever accepts a signature that is not genuine.
+/// confirmed by an independent oracle (the `hmac`/`sha2`/`base64` crates used directly, the one
+/// deterministic Ed25519 signature for Discord, and the timestamp window recomputed), so no verifier ever accepts a signature that is not genuine.
 /// Returns which verifiers accepted, by name, for the named-seed tests.
 pub fn check_webhook(data: &[u8]) -> Vec<&'static str> {
-    use talon::webhook::{Algorithm, comis, hmac_hex, line, slack, standard, telegram};
+    use talon::webhook::{Algorithm, comis, discord, hmac_hex, line, slack, standard, telegram};
     use webhook_secrets as s;
 
     let input = split_webhook_input(data);
@@ -533,6 +540,17 @@ pub fn check_webhook(data: &[u8]) -> Vec<&'static str> {
     }
     /// (name, algorithm, oracle digest bits, prefix, timestamp required)
     type ComisVariant = (&'static str, Algorithm, u16, Option<&'static [u8]>, bool);
+    let discord_key = discord::DiscordKey::from_hex(s::DISCORD_PUBLIC).expect("RFC 8032 key parses");
+    if discord::verify(body, signature, timestamp, &discord_key, now).is_ok() {
+        use ed25519_dalek::Signer as _;
+        let ts = timestamp.expect("discord accepted without a timestamp");
+        assert!(in_window(ts, now, 300), "discord accepted a timestamp outside the window");
+        // Ed25519 signing is deterministic: without the secret key nobody can make another
+        // valid signature, so the fuzzer can only ever present this one.
+        let genuine = ed25519_dalek::SigningKey::from_bytes(&s::DISCORD_SECRET).sign(&[ts, body].concat());
+        assert!(hex_eq(sig, &genuine.to_bytes()), "discord accepted a signature it did not make");
+        accepted.push("discord");
+    }
     let comis_variants: [ComisVariant; 4] = [
         ("comis_sha256", Algorithm::Sha256, 256, None, false),
         ("comis_sha384", Algorithm::Sha384, 384, None, false),

@@ -2,7 +2,7 @@
 
 Published values (GitHub, Slack, Standard Webhooks, LINE, Meta, Human, from
 reference/testing.md section 5 and reference/systems.md section 2) are written literally and
-asserted against an independent recomputation with Python's hmac/hashlib, so a typo fails
+asserted against an independent recomputation with Python's hmac/hashlib (Discord: the cryptography package's Ed25519), so a typo fails
 here; the rejection cases and the Comis vectors are derived from them. Run: python3 gen_vectors.py
 """
 import hmac, hashlib, base64, json, os
@@ -163,6 +163,34 @@ add("comis_timestamp_non_numeric", "comis", csec, {CS: s256, CT: "2023-11-14T22:
 add("comis_custom_max_age", "comis", csec, {CS: s256, CT: str(cnow - 61)}, cbody, "stale_timestamp", now=cnow, config={"algorithm": "sha256", "max_age_secs": 60})
 add("comis_timestamp_required_missing", "comis", csec, {CS: s256}, cbody, "missing_header", now=cnow, config={"algorithm": "sha256", "require_timestamp": True})
 add("comis_timestamp_required_present", "comis", csec, {CS: s256, CT: str(cnow)}, cbody, "ok", now=cnow, config={"algorithm": "sha256", "require_timestamp": True})
+
+# --- Discord (Ed25519; the key is the public key, hex) ---
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+sk = Ed25519PrivateKey.from_private_bytes(bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+pk = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+from cryptography.hazmat.primitives import serialization
+assert sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex() == pk
+d_ts, d_body = "1700000000", '{"type":1}'
+d_sig = "1695961a47c91a1ec033b819b7e87e3dbc583dd0cee6d1fd0216f58ac87b6228ae531ddbf91fb7bc28d7edf7f08604da16f54624f38a6bc0614e4dc13cd47f0f"
+assert sk.sign((d_ts + d_body).encode()).hex() == d_sig
+DS, DT = "x-signature-ed25519", "x-signature-timestamp"
+dnow = int(d_ts)
+def dh(sig, ts=d_ts): return {k: v for k, v in ((DS, sig), (DT, ts)) if v is not None}
+add("discord_rfc8032_key", "discord", pk, dh(d_sig), d_body, "ok", now=dnow + 1, source=S2 + " (RFC 8032 TEST 1 key)")
+add("discord_uppercase_hex", "discord", pk, dh(d_sig.upper()), d_body, "ok", now=dnow)
+add("discord_other_body", "discord", pk, dh(d_sig), '{"type":2}', "mismatch", now=dnow)
+add("discord_other_timestamp", "discord", pk, dh(d_sig, str(dnow + 1)), d_body, "mismatch", now=dnow)
+add("discord_flipped_bit", "discord", pk, dh(d_sig[:-1] + "e"), d_body, "mismatch", now=dnow)
+add("discord_zero_signature", "discord", pk, dh("0" * 128), d_body, "mismatch", now=dnow)
+add("discord_missing_header", "discord", pk, dh(None), d_body, "missing_header", now=dnow)
+add("discord_missing_timestamp", "discord", pk, dh(d_sig, None), d_body, "missing_header", now=dnow)
+add("discord_empty", "discord", pk, dh(""), d_body, "empty_signature", now=dnow)
+add("discord_truncated", "discord", pk, dh(d_sig[:-2]), d_body, "wrong_length", now=dnow)
+add("discord_not_hex", "discord", pk, dh("g" + d_sig[1:]), d_body, "not_hex", now=dnow)
+add("discord_stale", "discord", pk, dh(d_sig), d_body, "stale_timestamp", now=dnow + 301)
+add("discord_future", "discord", pk, dh(d_sig), d_body, "future_timestamp", now=dnow - 301)
+add("discord_non_numeric_ts", "discord", pk, dh(d_sig, "1700000000Z"), d_body, "bad_timestamp", now=dnow)
+add("discord_bad_public_key", "discord", pk[:-2], dh(d_sig), d_body, "bad_secret", now=dnow)
 
 names = [v["name"] for v in V]; assert len(names) == len(set(names))
 out = '[\n' + ',\n'.join('  ' + json.dumps(v, ensure_ascii=False) for v in V) + '\n]\n'

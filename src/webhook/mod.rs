@@ -13,6 +13,7 @@
 //!   logs); mapping those to HTTP statuses is `crate::error`'s job, not this module's.
 
 pub mod comis;
+pub mod discord;
 pub mod hmac_hex;
 pub mod line;
 pub mod slack;
@@ -61,7 +62,8 @@ pub enum VerifyError {
     FutureTimestamp,
     /// The timestamp is not a plain unsigned decimal number of seconds.
     BadTimestamp,
-    /// The configured secret is unusable (empty, or a `whsec_` secret that is not base64).
+    /// The configured secret is unusable (empty, a `whsec_` secret that is not base64, or a
+    /// Discord public key that is not 64 hex digits of a valid Ed25519 point).
     /// A configuration fault, reported per delivery so nothing is ever accepted with it.
     BadSecret,
 }
@@ -163,7 +165,14 @@ pub(crate) fn hmac(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Tag {
 /// Length is checked on the encoded form first, so a truncated signature is `WrongLength`
 /// whatever its characters, and the decode loop always runs over the same number of bytes.
 pub(crate) fn decode_hex(text: &[u8], alg: Algorithm) -> Result<Tag, VerifyError> {
-    let len = alg.tag_len();
+    decode_hex_len(text, alg.tag_len())
+}
+
+/// Decodes `text` as hex (either case) of exactly `len` bytes (`len <= 64`), length first.
+pub(crate) fn decode_hex_len(text: &[u8], len: usize) -> Result<Tag, VerifyError> {
+    if len > MAX_TAG {
+        return Err(VerifyError::WrongLength);
+    }
     if text.len() != len * 2 {
         return Err(VerifyError::WrongLength);
     }

@@ -1,12 +1,13 @@
 //! Replays `proto/webhooks/vectors.json` through the webhook verifiers: every published vector
-//! (GitHub, Meta, Human, Slack, Standard Webhooks, LINE, Telegram, Discord) must be accepted and every
+//! (GitHub, Meta, Human, Slack, Standard Webhooks, LINE, Telegram, Discord, Lark, and the Lark
+//! decryption vector) must be accepted and every
 //! listed rejection (missing, empty, wrong prefix, wrong length, non-hex/base64, other body,
 //! truncated, stale, future, non-numeric timestamp) must fail with exactly its named reason.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use talon::webhook::{Algorithm, VerifyError, comis, discord, hmac_hex, line, slack, standard, telegram};
+use talon::webhook::{Algorithm, VerifyError, comis, discord, hmac_hex, lark, line, slack, standard, telegram};
 
 const VECTORS: &str = include_str!("../proto/webhooks/vectors.json");
 
@@ -20,6 +21,7 @@ struct Vector {
     expect: String,
     now: Option<u64>,
     config: Option<ComisCfg>,
+    plaintext: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +46,14 @@ fn run(v: &Vector) -> Result<(), VerifyError> {
         }
         "line" => line::verify(body, h("x-line-signature"), secret),
         "telegram" => telegram::verify(h("x-telegram-bot-api-secret-token"), secret),
+        "lark" => lark::verify_signature(
+            body,
+            h("x-lark-signature"),
+            h("x-lark-request-timestamp"),
+            h("x-lark-request-nonce"),
+            secret,
+            now(),
+        ),
         "discord" => {
             let key = discord::DiscordKey::from_hex(&v.secret)?;
             discord::verify(body, h("x-signature-ed25519"), h("x-signature-timestamp"), &key, now())
@@ -74,6 +84,17 @@ fn vectors() -> Vec<Vector> {
 fn every_vector_has_its_expected_outcome() {
     let mut failures = Vec::new();
     for v in vectors() {
+        if v.scheme == "lark_decrypt" {
+            let got = match lark::decrypt(v.body.as_bytes(), v.secret.as_bytes()) {
+                Ok(plain) if Some(plain.as_slice()) == v.plaintext.as_ref().map(String::as_bytes) => "ok".to_owned(),
+                Ok(plain) => format!("ok but plaintext {:?}", String::from_utf8_lossy(&plain)),
+                Err(e) => e.code().to_owned(),
+            };
+            if got != v.expect {
+                failures.push(format!("{}: expected {}, got {got}", v.name, v.expect));
+            }
+            continue;
+        }
         let got = match run(&v) {
             Ok(()) => "ok",
             Err(e) => e.code(),
@@ -91,13 +112,13 @@ fn every_vector_has_its_expected_outcome() {
 fn every_scheme_covers_the_listed_rejections() {
     let vs = vectors();
     let has = |scheme: &str, expect: &str| vs.iter().any(|v| v.scheme == scheme && v.expect == expect);
-    let all = ["human_hex", "hub_sha256", "slack", "standard", "line", "telegram", "comis", "discord"];
+    let all = ["human_hex", "hub_sha256", "slack", "standard", "line", "telegram", "comis", "discord", "lark"];
     for s in all {
         for e in ["ok", "missing_header", "empty_signature", "mismatch"] {
             assert!(has(s, e), "{s} has no `{e}` vector");
         }
     }
-    for s in ["human_hex", "hub_sha256", "slack", "standard", "line", "comis", "discord"] {
+    for s in ["human_hex", "hub_sha256", "slack", "standard", "line", "comis", "discord", "lark"] {
         assert!(has(s, "wrong_length"), "{s} has no wrong-length/truncated vector");
         let encoding = if matches!(s, "standard" | "line") { "not_base64" } else { "not_hex" };
         assert!(has(s, encoding), "{s} has no `{encoding}` vector");
@@ -105,13 +126,13 @@ fn every_scheme_covers_the_listed_rejections() {
     for s in ["hub_sha256", "slack", "standard", "comis"] {
         assert!(has(s, "wrong_prefix"), "{s} has no wrong-prefix vector");
     }
-    for s in ["slack", "standard", "comis", "discord"] {
+    for s in ["slack", "standard", "comis", "discord", "lark"] {
         for e in ["stale_timestamp", "future_timestamp", "bad_timestamp"] {
             assert!(has(s, e), "{s} has no `{e}` vector");
         }
     }
     for name in ["truncated"] {
-        for s in ["hub_sha256", "human_hex", "slack", "standard", "line", "telegram", "discord"] {
+        for s in ["hub_sha256", "human_hex", "slack", "standard", "line", "telegram", "discord", "lark"] {
             assert!(vs.iter().any(|v| v.scheme == s && v.name.contains(name)), "{s} has no {name} vector");
         }
     }

@@ -2,7 +2,7 @@
 
 Published values (GitHub, Slack, Standard Webhooks, LINE, Meta, Human, from
 reference/testing.md section 5 and reference/systems.md section 2) are written literally and
-asserted against an independent recomputation with Python's hmac/hashlib (Discord: the cryptography package's Ed25519), so a typo fails
+asserted against an independent recomputation with Python's hmac/hashlib (Discord and Lark: the cryptography package), so a typo fails
 here; the rejection cases and the Comis vectors are derived from them. Run: python3 gen_vectors.py
 """
 import hmac, hashlib, base64, json, os
@@ -191,6 +191,46 @@ add("discord_stale", "discord", pk, dh(d_sig), d_body, "stale_timestamp", now=dn
 add("discord_future", "discord", pk, dh(d_sig), d_body, "future_timestamp", now=dnow - 301)
 add("discord_non_numeric_ts", "discord", pk, dh(d_sig, "1700000000Z"), d_body, "bad_timestamp", now=dnow)
 add("discord_bad_public_key", "discord", pk[:-2], dh(d_sig), d_body, "bad_secret", now=dnow)
+
+# --- Lark / Feishu (signature = plain SHA-256, not HMAC; decrypt = AES-256-CBC) ---
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+lk_key, lk_ts, lk_nonce = "test key", "1700000000", "abc"
+lk_enc = "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="
+lk_body = '{"encrypt":"' + lk_enc + '"}'
+lk_sig = "0c09d96c2aef2ad08179b3967ea410bbc91dab24ce3aec05af962cf1935844af"
+assert lk_sig == hashlib.sha256((lk_ts + lk_nonce + lk_key).encode() + lk_body.encode()).hexdigest()
+raw = base64.b64decode(lk_enc)
+d = Cipher(algorithms.AES(hashlib.sha256(lk_key.encode()).digest()), modes.CBC(raw[:16])).decryptor()
+pt = d.update(raw[16:]) + d.finalize()
+assert pt[:-pt[-1]] == b"hello world"
+LS, LT, LN = "x-lark-signature", "x-lark-request-timestamp", "x-lark-request-nonce"
+lnow = int(lk_ts)
+def lh(sig=lk_sig, ts=lk_ts, nonce=lk_nonce):
+    return {k: v for k, v in ((LS, sig), (LT, ts), (LN, nonce)) if v is not None}
+add("lark_signature_reference", "lark", lk_key, lh(), lk_body, "ok", now=lnow, source=S2 + " (self-generated)")
+add("lark_other_nonce", "lark", lk_key, lh(nonce="abd"), lk_body, "mismatch", now=lnow)
+add("lark_other_body", "lark", lk_key, lh(), lk_body.replace("}", " }"), "mismatch", now=lnow)
+add("lark_other_key", "lark", "test key 2", lh(), lk_body, "mismatch", now=lnow)
+add("lark_missing_header", "lark", lk_key, lh(sig=None), lk_body, "missing_header", now=lnow)
+add("lark_missing_timestamp", "lark", lk_key, lh(ts=None), lk_body, "missing_header", now=lnow)
+add("lark_missing_nonce", "lark", lk_key, lh(nonce=None), lk_body, "missing_header", now=lnow)
+add("lark_empty", "lark", lk_key, lh(sig=""), lk_body, "empty_signature", now=lnow)
+add("lark_truncated", "lark", lk_key, lh(sig=lk_sig[:-1]), lk_body, "wrong_length", now=lnow)
+add("lark_not_hex", "lark", lk_key, lh(sig=lk_sig[:-1] + "q"), lk_body, "not_hex", now=lnow)
+add("lark_stale", "lark", lk_key, lh(), lk_body, "stale_timestamp", now=lnow + 301)
+add("lark_future", "lark", lk_key, lh(), lk_body, "future_timestamp", now=lnow - 301)
+add("lark_non_numeric_ts", "lark", lk_key, lh(ts="1700000000ms"), lk_body, "bad_timestamp", now=lnow)
+# lark_decrypt: `body` is the `encrypt` field; `plaintext` is what decrypt must return.
+def ld(name, key, enc, expect, plaintext=None, source=None):
+    add(name, "lark_decrypt", key, {}, enc, expect, source=source)
+    if plaintext is not None:
+        V[-1]["plaintext"] = plaintext
+ld("lark_decrypt_official", lk_key, lk_enc, "ok", "hello world", source=S2 + " (Feishu docs vector)")
+ld("lark_decrypt_wrong_key", "other key", lk_enc, "bad_padding")
+ld("lark_decrypt_not_base64", lk_key, lk_enc.replace("+", "-"), "not_base64")
+ld("lark_decrypt_iv_only", lk_key, base64.b64encode(raw[:16]).decode(), "bad_length")
+ld("lark_decrypt_partial_block", lk_key, base64.b64encode(raw[:-1]).decode(), "bad_length")
+ld("lark_decrypt_empty", lk_key, "", "bad_length")
 
 names = [v["name"] for v in V]; assert len(names) == len(set(names))
 out = '[\n' + ',\n'.join('  ' + json.dumps(v, ensure_ascii=False) for v in V) + '\n]\n'

@@ -15,6 +15,7 @@
 pub mod comis;
 pub mod discord;
 pub mod hmac_hex;
+pub mod lark;
 pub mod line;
 pub mod slack;
 pub mod standard;

@@ -219,11 +219,11 @@ def _vector_seed(v):
     h = v["headers"]
     sig = next((h[k] for k in ("x-signature", "x-hub-signature-256", "x-slack-signature", "webhook-signature",
                                "x-line-signature", "x-telegram-bot-api-secret-token", "x-webhook-signature",
-                               "x-signature-ed25519") if k in h),
+                               "x-signature-ed25519", "x-lark-signature") if k in h),
                None)
     ts = next((h[k] for k in ("x-slack-request-timestamp", "webhook-timestamp", "x-webhook-timestamp",
-                              "x-signature-timestamp") if k in h), None)
-    return webhook(sig, ts, h.get("webhook-id"), v["body"], now_delta=_grid_delta(v, ts))
+                              "x-signature-timestamp", "x-lark-request-timestamp") if k in h), None)
+    return webhook(sig, ts, h.get("webhook-id", h.get("x-lark-request-nonce")), v["body"], now_delta=_grid_delta(v, ts))
 
 
 def _grid_delta(v, ts):
@@ -241,7 +241,7 @@ def _grid_delta(v, ts):
 
 # Genuine signatures for the secrets fuzz/src/lib.rs configures (check_webhook must accept these and
 # only these), and one seed per rejection vector of proto/webhooks/vectors.json for those secrets.
-_CHECK_SECRETS = {"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "It's a Secret to Everybody", "8f742231b10e8888abcd99yyyzzz85a5",
+_CHECK_SECRETS = {"test key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "It's a Secret to Everybody", "8f742231b10e8888abcd99yyyzzz85a5",
                   "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "channel_secret_example", "s3cr3t_Token-1"}
 WEBHOOK = {v["name"]: _vector_seed(v) for v in json.loads(VECTORS.read_text())
            if v["secret"] in _CHECK_SECRETS | {"comis-secret-at-least-32-characters-long"}

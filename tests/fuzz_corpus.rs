@@ -266,8 +266,9 @@ fn named_jsonrpc_seeds_mean_what_they_say() {
 #[test]
 fn named_webhook_seeds_mean_what_they_say() {
     let accepted = |name: &str| checks::check_webhook(&seed("webhook_verify", name));
-    let expected: [(&str, &[&str]); 14] = [
+    let expected: [(&str, &[&str]); 15] = [
         ("discord_rfc8032_key", &["discord"]),
+        ("lark_signature_reference", &["lark"]),
         ("github_official", &["hub_sha256"]),
         ("hub_uppercase_hex_accepted", &["hub_sha256"]),
         ("human_bare_github_hex", &["human_hex"]),
@@ -301,7 +302,7 @@ fn named_webhook_seeds_mean_what_they_say() {
         let scheme = match name.split('_').next() {
             Some("hub") => "hub_sha256",
             Some("human") => "human_hex",
-            Some(s @ ("slack" | "standard" | "line" | "telegram" | "comis" | "discord")) => s,
+            Some(s @ ("slack" | "standard" | "line" | "telegram" | "comis" | "discord" | "lark")) => s,
             _ => {
                 assert!(got.is_empty(), "{name}: accepted by {got:?}");
                 continue;

@@ -427,6 +427,8 @@ pub mod webhook_secrets {
     pub const TELEGRAM: &[u8] = b"s3cr3t_Token-1";
     /// Comis HMAC secret.
     pub const COMIS: &[u8] = b"comis-secret-at-least-32-characters-long";
+    /// Lark Encrypt Key (the Feishu documentation's).
+    pub const LARK: &[u8] = b"test key";
     /// Discord application public key: RFC 8032 TEST 1.
     pub const DISCORD_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     /// Its secret key, used only by the oracle to produce the one signature it accepts.
@@ -487,10 +489,10 @@ pub fn split_webhook_input(data: &[u8]) -> WebhookInput<'_> {
 
 /// Feeds one input to every webhook verifier: none may panic, and an acceptance must be
 /// confirmed by an independent oracle (the `hmac`/`sha2`/`base64` crates used directly, the one
-/// deterministic Ed25519 signature for Discord, and the timestamp window recomputed), so no verifier ever accepts a signature that is not genuine.
+/// deterministic Ed25519 signature for Discord, re-encryption for Lark decryption, and the timestamp window recomputed), so no verifier ever accepts a signature that is not genuine.
 /// Returns which verifiers accepted, by name, for the named-seed tests.
 pub fn check_webhook(data: &[u8]) -> Vec<&'static str> {
-    use talon::webhook::{Algorithm, comis, discord, hmac_hex, line, slack, standard, telegram};
+    use talon::webhook::{Algorithm, comis, discord, hmac_hex, lark, line, slack, standard, telegram};
     use webhook_secrets as s;
 
     let input = split_webhook_input(data);
@@ -540,6 +542,31 @@ pub fn check_webhook(data: &[u8]) -> Vec<&'static str> {
     }
     /// (name, algorithm, oracle digest bits, prefix, timestamp required)
     type ComisVariant = (&'static str, Algorithm, u16, Option<&'static [u8]>, bool);
+    // Lark: the id field is the nonce.
+    if lark::verify_signature(body, signature, timestamp, id, s::LARK, now).is_ok() {
+        use sha2::Digest as _;
+        let ts = timestamp.expect("lark accepted without a timestamp");
+        assert!(in_window(ts, now, 300), "lark accepted a timestamp outside the window");
+        let nonce = id.expect("lark accepted without a nonce");
+        let want = sha2::Sha256::digest([ts, nonce, s::LARK, body].concat());
+        assert!(hex_eq(sig, &want), "lark accepted a wrong signature");
+        accepted.push("lark");
+    }
+    // The body doubles as a Lark `encrypt` field: decryption must not panic, and whatever it
+    // returns must encrypt back to the same ciphertext under the same key and IV.
+    if let Ok(plain) = lark::decrypt(body, s::LARK) {
+        use base64::Engine as _;
+        use cbc::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+        use sha2::Digest as _;
+        let raw = base64::engine::general_purpose::STANDARD.decode(body).expect("decrypt accepted non-base64");
+        let (iv, ciphertext) = raw.split_at(16);
+        let key = sha2::Sha256::digest(s::LARK);
+        let enc = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, iv).expect("fixed key and IV sizes");
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let again = enc.encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len()).expect("buffer has a block spare");
+        assert_eq!(again, ciphertext, "lark decrypt is not the inverse of encrypt");
+    }
     let discord_key = discord::DiscordKey::from_hex(s::DISCORD_PUBLIC).expect("RFC 8032 key parses");
     if discord::verify(body, signature, timestamp, &discord_key, now).is_ok() {
         use ed25519_dalek::Signer as _;

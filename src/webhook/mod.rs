@@ -181,7 +181,7 @@ pub(crate) fn decode_hex_len(text: &[u8], len: usize) -> Result<Tag, VerifyError
     let mut bad = false;
     for (dst, pair) in buf.iter_mut().zip(text.chunks_exact(2)) {
         let (hi, lo) = match pair {
-            [hi, lo] => (nibble(*hi), nibble(*lo)),
+            [hi, lo] => (hex_digit(*hi), hex_digit(*lo)),
             _ => (None, None),
         };
         match (hi, lo) {
@@ -190,15 +190,6 @@ pub(crate) fn decode_hex_len(text: &[u8], len: usize) -> Result<Tag, VerifyError
         }
     }
     if bad { Err(VerifyError::NotHex) } else { Ok(Tag { buf, len }) }
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Decodes `text` as canonical padded standard base64 of a 32-byte HMAC-SHA256 tag.
@@ -251,6 +242,11 @@ pub(crate) fn require_signature(value: Option<&[u8]>) -> Result<&[u8], VerifyErr
 /// Constant-time equality of two tags.
 pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
     constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// The value of one hexadecimal digit (either case).
+fn hex_digit(c: u8) -> Option<u8> {
+    char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]

@@ -182,13 +182,13 @@ impl ChunkedDecoder {
         self.state = match self.state {
             State::SizeStart => {
                 // RFC 9112 §7.1: chunk-size = 1*HEXDIG; an empty size line is an error.
-                let digit = hex_value(b).ok_or(ParseError::InvalidChunkSize)?;
+                let digit = hex_digit(b).ok_or(ParseError::InvalidChunkSize)?;
                 self.chunk_size = u64::from(digit);
                 self.size_digits = 1;
                 self.extension_len = 0;
                 State::Size
             }
-            State::Size => match (b, hex_value(b)) {
+            State::Size => match (b, hex_digit(b)) {
                 (_, Some(digit)) => {
                     self.size_digits += 1;
                     if self.size_digits > MAX_CHUNK_SIZE_DIGITS {
@@ -323,16 +323,12 @@ impl ChunkedDecoder {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The value of one hexadecimal digit (either case).
+fn hex_digit(c: u8) -> Option<u8> {
+    char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }

@@ -12,6 +12,7 @@
 //! - a malformed signature header is refused with a specific [`VerifyError`] (for metrics and
 //!   logs); mapping those to HTTP statuses is `crate::error`'s job, not this module's.
 
+pub mod channel;
 pub mod comis;
 pub mod discord;
 pub mod hmac_hex;
@@ -25,6 +26,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::auth::constant_time_eq;
+pub use channel::Channel;
 
 /// Replay window used by Slack, Standard Webhooks and Comis by default: 300 s either way.
 pub const REPLAY_WINDOW_SECS: u64 = 300;

@@ -48,6 +48,8 @@ pub struct App {
     pub bus: crate::events::EventBus,
     /// Open WebSockets across reactors, against `gateway.ws.max_connections`.
     pub ws_connections: Arc<AtomicUsize>,
+    /// Per-channel webhook counters.
+    pub ingest_stats: crate::webhook::stats::IngestStats,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     conns_total: AtomicUsize,
     shutting_down: AtomicBool,
@@ -81,6 +83,7 @@ impl App {
             started_unix_ms: unix_ms(),
             bus,
             ws_connections: Arc::new(AtomicUsize::new(0)),
+            ingest_stats: crate::webhook::stats::IngestStats::default(),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),

@@ -3,10 +3,10 @@
 //! Guarantees: unknown keys are refused (`deny_unknown_fields` everywhere), every key is
 //! optional with the default of `shared/CONFIG.md`, and the seed systems' key names are
 //! accepted as aliases where they mean the same thing (listed in docs/COMPAT.md).
-//! Sections owned by later subsystems are handled in two ways: `ingest`, `store`,
-//! `gateway.ws` and `gateway.sse` have typed schemas already (unknown keys refused);
-//! `channels`, `agent`, `providers`, `models` and `ingest.hooks` must be JSON objects but
-//! their contents are only checked once the subsystem that reads them lands.
+//! Sections owned by later subsystems: `agent`, `providers` and `models` must be JSON objects
+//! but their contents are only checked once the subsystem that reads them lands; every other
+//! section is typed (unknown keys refused). `channels` and `ingest.hooks` live in
+//! `super::channels`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,7 +20,7 @@ pub struct Config {
     /// Webhook ingestion.
     pub ingest: IngestConfig,
     /// Messaging channels (verification secrets and send APIs).
-    pub channels: Value,
+    pub channels: super::channels::ChannelsConfig,
     /// The agent runtime.
     pub agent: Value,
     /// LLM providers.
@@ -326,24 +326,33 @@ impl Default for AuthRateLimitConfig {
     }
 }
 
-/// `ingest` (webhook ingestion; the pipeline arrives with the ingestion subsystem).
+/// `ingest`: webhook ingestion (`src/webhook/`) and its acknowledgement policy.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
-    /// `durable` (2xx after fsync) or `buffered`.
+    /// `durable`: the 2xx is written only after the delivery's batch is committed and synced.
+    /// `buffered`: the 2xx follows the commit; the log is synced every
+    /// `buffered_sync_interval_ms`, so a power loss (not a crash) can lose that window.
     pub ack: String,
-    /// Sync interval in `buffered` mode.
+    /// Sync interval in `buffered` mode (the documented loss window).
     pub buffered_sync_interval_ms: u64,
-    /// Window in which a repeated delivery id is a duplicate.
+    /// Window in which a repeated delivery id is acknowledged as a duplicate and not stored;
+    /// after it the id is forgotten and a re-delivery is stored as new.
     pub dedup_window_s: u64,
-    /// Largest signed webhook body.
+    /// Largest signed webhook body (per channel `max_body_bytes` overrides); a larger
+    /// Content-Length is 413 before the body is read.
     pub max_body_bytes: u64,
-    /// Largest body without a signature header.
+    /// Largest body of a request without a signature header: 413 before reading past it.
     pub max_unsigned_body_bytes: u64,
     /// Human's `X-Signature` secret. `TALON_WEBHOOK_HMAC_SECRET` overrides.
     pub webhook_hmac_secret: Option<Secret>,
+    /// Deliveries waiting for the store writer; when full, webhooks are answered 503 with
+    /// `Retry-After` (the sender retries) instead of a 2xx for something not stored.
+    pub queue: usize,
+    /// Records the writer commits in one transaction at most.
+    pub max_batch: usize,
     /// Comis's `/hooks/webhook`.
-    pub hooks: Value,
+    pub hooks: super::channels::HooksConfig,
 }
 
 impl Default for IngestConfig {
@@ -355,7 +364,9 @@ impl Default for IngestConfig {
             max_body_bytes: 1_048_576,
             max_unsigned_body_bytes: 4096,
             webhook_hmac_secret: None,
-            hooks: Value::Object(serde_json::Map::new()),
+            queue: 65_536,
+            max_batch: 4096,
+            hooks: super::channels::HooksConfig::default(),
         }
     }
 }
@@ -366,7 +377,8 @@ impl Default for IngestConfig {
 pub struct StoreConfig {
     /// Database file, relative to the data directory.
     pub path: String,
-    /// `full` or `normal`.
+    /// `full`: SQLite syncs the log on every commit (needed for `ingest.ack: durable`);
+    /// `normal`: syncs only at checkpoints (webhooks then get `buffered` semantics).
     pub sync: String,
 }
 

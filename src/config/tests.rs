@@ -103,3 +103,42 @@ fn env_and_flags_override_file() {
     assert!(load(&missing, &|_| None).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn ingest_settings_resolve_and_refuse_half_configured_channels() {
+    let s = run(
+        r#"{"ingest":{"webhook_hmac_secret":"s","hooks":{"enabled":true,"secret":{"env":"HOOK"},"algorithm":"sha512"}},
+            "channels":{"telegram":{"enabled":true,"secret_token":"tok","max_body_bytes":2048},"slack":{"enabled":true}}}"#,
+        &[("HOOK", "hook-secret")],
+    )
+    .unwrap();
+    let ingest = &s.ingest;
+    assert_eq!(ingest.generic_secret.as_deref(), Some(&b"s"[..]));
+    let hooks = ingest.hooks.as_ref().unwrap();
+    assert_eq!(hooks.secret.as_deref(), Some(&b"hook-secret"[..]));
+    assert_eq!(hooks.algorithm, crate::webhook::Algorithm::Sha512);
+    let tg = ingest.channel(crate::webhook::Channel::Telegram).unwrap();
+    assert_eq!(tg.max_body_bytes, 2048);
+    assert!(tg.native.is_some());
+    assert!(ingest.channel(crate::webhook::Channel::Slack).unwrap().native.is_none());
+    assert!(ingest.channel(crate::webhook::Channel::Line).is_none());
+
+    let cases: &[(&str, &str)] = &[
+        (r#"{"channels":{"discord":{"enabled":true}}}"#, "channels.discord.public_key"),
+        (r#"{"channels":{"discord":{"enabled":true,"public_key":"zz"}}}"#, "channels.discord.public_key"),
+        (r#"{"channels":{"telegram":{"enabled":true,"secret_token":""}}}"#, "channels.telegram.secret_token"),
+        (r#"{"channels":{"telegram":{"nope":1}}}"#, "channels.telegram"),
+        (r#"{"ingest":{"hooks":{"enabled":true}}}"#, "ingest.hooks"),
+        (r#"{"ingest":{"hooks":{"enabled":true,"secret":"x","algorithm":"md5"}}}"#, "ingest.hooks.algorithm"),
+        (
+            r#"{"ingest":{"hooks":{"enabled":true,"standard_webhooks_secret":"whsec_!!"}}}"#,
+            "ingest.hooks.standard_webhooks_secret",
+        ),
+        (r#"{"store":{"sync":"normal"}}"#, "store.sync"),
+        (r#"{"ingest":{"queue":0}}"#, "ingest.queue"),
+    ];
+    for (json, path) in cases {
+        let errors = run(json, &[]).expect_err(json);
+        assert!(errors.iter().any(|e| e.path.starts_with(path)), "{json}: {errors:?}");
+    }
+}

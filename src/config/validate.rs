@@ -67,6 +67,8 @@ pub struct Settings {
     pub log_queue_lines: usize,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Webhook ingestion, resolved.
+    pub ingest: super::ingest::IngestSettings,
     /// The configuration as loaded (for later subsystems and `config.get`).
     pub config: Config,
 }
@@ -134,13 +136,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
         );
     }
 
-    for (name, v) in [
-        ("channels", &c.channels),
-        ("agent", &c.agent),
-        ("providers", &c.providers),
-        ("models", &c.models),
-        ("ingest.hooks", &c.ingest.hooks),
-    ] {
+    for (name, v) in [("agent", &c.agent), ("providers", &c.providers), ("models", &c.models)] {
         if !v.is_object() && !v.is_null() {
             err(name, "must be a JSON object".into());
         }
@@ -229,12 +225,6 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
     if gw.auth_rate_limit.window_ms == 0 || gw.auth_rate_limit.max_attempts == 0 {
         err("gateway.auth_rate_limit", "window_ms and max_attempts must be greater than 0".into());
     }
-    if !matches!(c.ingest.ack.as_str(), "durable" | "buffered") {
-        err("ingest.ack", format!("{:?} is not \"durable\" or \"buffered\"", c.ingest.ack));
-    }
-    if !matches!(c.store.sync.as_str(), "full" | "normal") {
-        err("store.sync", format!("{:?} is not \"full\" or \"normal\"", c.store.sync));
-    }
     let log_level = match c.logging.level.as_str() {
         "error" => LogLevel::Error,
         "warn" | "warning" => LogLevel::Warn,
@@ -260,6 +250,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
     let log_file =
         c.logging.file.as_deref().filter(|f| !f.is_empty() && *f != "-").map(|f| in_data_dir(&loaded.data_dir, f));
 
+    let ingest = super::ingest::resolve(loaded, env, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -290,6 +281,7 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
         log_file,
         log_queue_lines: c.logging.queue_lines,
         data_dir: loaded.data_dir.clone(),
+        ingest,
         config: c.clone(),
     })
 }

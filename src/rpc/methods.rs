@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{Ctx, METHODS, PROTOCOL_VERSION};
 use crate::auth::ScopeSet;
 use crate::error::GatewayError;
+use crate::webhook::Channel;
 
 fn params<T: for<'de> Deserialize<'de> + Default>(raw: Option<&RawValue>) -> Result<T, GatewayError> {
     match raw {
@@ -268,7 +269,7 @@ pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
         map.insert("title".into(), json!("Talon configuration"));
     }
     // Sections owned by later subsystems take any object until they are validated.
-    for open in ["channels", "agent", "providers", "models"] {
+    for open in ["agent", "providers", "models"] {
         if let Some(p) = schema.pointer_mut(&format!("/properties/{open}")) {
             *p = json!({ "type": "object" });
         }
@@ -297,28 +298,32 @@ pub(super) fn models_list(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
     Ok(to_vec(&json!({ "models": models, "fallbacks": fallbacks })))
 }
 
-/// Channels Talon knows, with the key that must be set for each to verify deliveries.
-const CHANNELS: &[(&str, &str)] = &[
-    ("telegram", "secret_token"),
-    ("slack", "signing_secret"),
-    ("discord", "public_key"),
-    ("whatsapp", "app_secret"),
-    ("line", "channel_secret"),
-    ("lark", "verification_token"),
-];
-
 pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
-    let channels = &ctx.app.settings.config.channels;
-    let list: Vec<Value> = CHANNELS
+    let ingest = &ctx.app.settings.ingest;
+    let list: Vec<Value> = Channel::ALL
         .iter()
-        .map(|(name, key)| {
-            let c = channels.get(*name);
-            let enabled = c.and_then(|c| c.get("enabled")).and_then(Value::as_bool).unwrap_or(false);
-            let configured = c.and_then(|c| c.get(*key)).is_some_and(|v| !v.is_null());
+        .map(|&channel| {
+            let (enabled, verification) = match channel {
+                Channel::Generic => (true, if ingest.generic_secret.is_some() { "x-signature" } else { "unsigned" }),
+                Channel::Hooks => match &ingest.hooks {
+                    None => (false, "none"),
+                    Some(h) if h.standard_secret.is_some() => (true, "standard-webhooks"),
+                    Some(_) => (true, "hmac"),
+                },
+                _ => match ingest.channel(channel) {
+                    None => (false, "none"),
+                    Some(c) if c.native.is_some() => (true, "native"),
+                    Some(_) if ingest.generic_secret.is_some() => (true, "x-signature"),
+                    Some(_) => (true, "unsigned"),
+                },
+            };
+            let s = ctx.app.ingest_stats.snapshot(channel);
             json!({
-                "channel": name, "enabled": enabled, "verificationConfigured": configured,
-                // Webhook ingestion is not built yet: nothing is received on any channel.
-                "ingestion": "not built",
+                "channel": channel.name(), "enabled": enabled, "verification": verification,
+                "verificationConfigured": verification != "none" && verification != "unsigned",
+                "received": s.received, "duplicates": s.duplicates, "challenges": s.challenges,
+                "rejected": s.rejected,
+                "lastDeliveryMs": (s.last_delivery_ms > 0).then_some(s.last_delivery_ms),
             })
         })
         .collect();

@@ -20,6 +20,7 @@ pub mod lark;
 pub mod line;
 pub mod slack;
 pub mod standard;
+pub mod stats;
 pub mod telegram;
 
 use hmac::{Hmac, Mac};

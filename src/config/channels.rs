@@ -1,0 +1,253 @@
+//! The `channels` and `ingest.hooks` sections: per-channel verification secrets, send-API
+//! settings and body caps, and Comis's generic HMAC endpoint.
+//!
+//! Guarantees: unknown keys are refused with their path like everywhere else; every secret
+//! may be a literal or `{"env": "NAME"}`; defaults are those of `shared/CONFIG.md`. Keys read
+//! by the outbound side (bot tokens, `api_base`) are accepted here and used by the channel
+//! runtime; the ingestion side reads the verification secrets and `max_body_bytes`.
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::Secret;
+
+/// `channels`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    /// Telegram Bot API.
+    pub telegram: TelegramConfig,
+    /// Slack Events API.
+    pub slack: SlackConfig,
+    /// Discord interactions.
+    pub discord: DiscordConfig,
+    /// WhatsApp Cloud API.
+    pub whatsapp: WhatsAppConfig,
+    /// LINE Messaging API.
+    pub line: LineConfig,
+    /// Lark / Feishu.
+    pub lark: LarkConfig,
+}
+
+/// `channels.telegram`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Serve `/webhook/telegram` (and the legacy `/telegram`).
+    pub enabled: bool,
+    /// Bot token for the send API.
+    pub bot_token: Option<Secret>,
+    /// The `secret_token` given to `setWebhook`; checked against `X-Telegram-Bot-Api-Secret-Token`.
+    pub secret_token: Option<Secret>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bot_token: None,
+            secret_token: None,
+            api_base: "https://api.telegram.org".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `channels.slack`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Serve `/webhook/slack` (and the legacy `/slack/events`).
+    pub enabled: bool,
+    /// Signing secret for `X-Slack-Signature` (v0, 300 s window).
+    pub signing_secret: Option<Secret>,
+    /// Bot token for the send API.
+    pub bot_token: Option<Secret>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            signing_secret: None,
+            bot_token: None,
+            api_base: "https://slack.com/api".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `channels.discord`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Serve `/webhook/discord`.
+    pub enabled: bool,
+    /// The application's Ed25519 public key, 64 hex digits.
+    pub public_key: Option<String>,
+    /// Application id (send API).
+    pub application_id: Option<String>,
+    /// Bot token for the send API.
+    pub bot_token: Option<Secret>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            public_key: None,
+            application_id: None,
+            bot_token: None,
+            api_base: "https://discord.com/api/v10".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `channels.whatsapp`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsAppConfig {
+    /// Serve `/webhook/whatsapp`.
+    pub enabled: bool,
+    /// App secret for `X-Hub-Signature-256`.
+    pub app_secret: Option<Secret>,
+    /// The token Meta echoes in the `hub.verify_token` handshake.
+    pub verify_token: Option<Secret>,
+    /// Access token for the send API.
+    pub access_token: Option<Secret>,
+    /// Sender phone number id (send API).
+    pub phone_number_id: Option<String>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for WhatsAppConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            app_secret: None,
+            verify_token: None,
+            access_token: None,
+            phone_number_id: None,
+            api_base: "https://graph.facebook.com/v21.0".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `channels.line`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LineConfig {
+    /// Serve `/webhook/line`.
+    pub enabled: bool,
+    /// Channel secret for `x-line-signature`.
+    pub channel_secret: Option<Secret>,
+    /// Access token for the send API.
+    pub channel_access_token: Option<Secret>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            channel_secret: None,
+            channel_access_token: None,
+            api_base: "https://api.line.me".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `channels.lark`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LarkConfig {
+    /// Serve `/webhook/lark`.
+    pub enabled: bool,
+    /// Verification Token (checked in `url_verification` and, without an Encrypt Key, in every event).
+    pub verification_token: Option<Secret>,
+    /// Encrypt Key: bodies arrive as `{"encrypt": ...}` and events carry `X-Lark-Signature`.
+    pub encrypt_key: Option<Secret>,
+    /// App id (send API).
+    pub app_id: Option<String>,
+    /// App secret (send API).
+    pub app_secret: Option<Secret>,
+    /// Send API base URL.
+    pub api_base: String,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for LarkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            verification_token: None,
+            encrypt_key: None,
+            app_id: None,
+            app_secret: None,
+            api_base: "https://open.feishu.cn/open-apis".into(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// `ingest.hooks`: Comis's `POST /hooks/webhook`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// Serve `/hooks/webhook` (Comis mounts it only when configured).
+    pub enabled: bool,
+    /// HMAC secret for `signature_header`.
+    pub secret: Option<Secret>,
+    /// `sha256`, `sha384` or `sha512`.
+    pub algorithm: String,
+    /// Header carrying the hex HMAC of the raw body (an `<algorithm>=` prefix is accepted).
+    pub signature_header: String,
+    /// Header carrying a Unix timestamp in seconds, checked against `max_age_s`.
+    pub timestamp_header: String,
+    /// Window either way for the timestamp.
+    pub max_age_s: u64,
+    /// Refuse deliveries without the timestamp header.
+    pub require_timestamp: bool,
+    /// `whsec_...`: verify with the Standard Webhooks preset (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`) instead of `secret`.
+    pub standard_webhooks_secret: Option<Secret>,
+    /// Largest signed delivery; larger is 413 before the body is read. Default `ingest.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            secret: None,
+            algorithm: "sha256".into(),
+            signature_header: "x-webhook-signature".into(),
+            timestamp_header: "x-webhook-timestamp".into(),
+            max_age_s: 300,
+            require_timestamp: false,
+            standard_webhooks_secret: None,
+            max_body_bytes: None,
+        }
+    }
+}

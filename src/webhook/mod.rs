@@ -1,4 +1,6 @@
-//! Sans-IO signature verifiers for webhook ingestion, one file per scheme.
+//! Sans-IO signature verifiers for webhook ingestion, one file per scheme; then, over a
+//! verified body, [`delivery`] (handshake or delivery, and its dedup id) and [`normalize`] (the
+//! messages in it, one shape for every channel), with their lenient JSON readers in `lenient`.
 //!
 //! Every verifier is a pure function over the raw body bytes, the header values it needs
 //! (`None` when the header was absent), the configured secret and, where the scheme carries
@@ -14,10 +16,13 @@
 
 pub mod channel;
 pub mod comis;
+pub mod delivery;
 pub mod discord;
 pub mod hmac_hex;
 pub mod lark;
+mod lenient;
 pub mod line;
+pub mod normalize;
 pub mod slack;
 pub mod standard;
 pub mod stats;

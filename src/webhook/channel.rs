@@ -26,8 +26,16 @@ pub enum Channel {
 
 impl Channel {
     /// Every channel, in the order reports list them.
-    pub const ALL: [Self; 8] =
-        [Self::Generic, Self::Hooks, Self::Telegram, Self::Slack, Self::Discord, Self::WhatsApp, Self::Line, Self::Lark];
+    pub const ALL: [Self; 8] = [
+        Self::Generic,
+        Self::Hooks,
+        Self::Telegram,
+        Self::Slack,
+        Self::Discord,
+        Self::WhatsApp,
+        Self::Line,
+        Self::Lark,
+    ];
 
     /// The native messaging channels (those with a `channels.<name>` config block).
     pub const NATIVE: [Self; 6] = [Self::Telegram, Self::Slack, Self::Discord, Self::WhatsApp, Self::Line, Self::Lark];

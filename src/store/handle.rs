@@ -340,9 +340,13 @@ impl Store {
         drop(self.tx.write().take());
         let mut threads = self.threads.lock();
         if let Some(h) = threads.writer.take() {
-            let _ = h.join();
+            // A callback on the writer thread may drop the last handle (and so call this):
+            // joining itself would deadlock. The writer then finishes the drain on its own.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
-        // After the writer: the sync thread's last sync covers the last commit.
+        // After the writer, which synced its last commits itself in buffered mode.
         for (stop, h) in [threads.sync.take(), threads.checkpoint.take()].into_iter().flatten() {
             drop(stop);
             let _ = h.join();

@@ -45,9 +45,6 @@ pub const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a read waits for a lock (only a TRUNCATE checkpoint takes one that blocks it).
 pub const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Dedup keys deleted per prune transaction (see [`WriteOp::PruneDedup`]).
-pub const PRUNE_BATCH: usize = 10_000;
-
 /// How commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Durability {

@@ -3,8 +3,8 @@
 //!
 //! Guarantees:
 //! - The sync thread syncs every `sync_interval` if anything was committed since the last
-//!   sync, and once more when told to stop (after the writer has finished), so a clean
-//!   shutdown leaves nothing unsynced. A sync covers exactly the writes counted as committed
+//!   sync, and once more when told to stop; the writer also syncs once after its last commit,
+//!   so a clean shutdown leaves nothing unsynced. A sync covers exactly the writes counted as committed
 //!   before it started. A failed sync fail-stops the store: acknowledged writes may be lost,
 //!   and that is logged with their number.
 //! - The checkpointer calls [`Backend::maintain`] every [`CHECKPOINT_INTERVAL`]; an error

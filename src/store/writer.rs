@@ -250,6 +250,11 @@ pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg
             next_prune = if pruned >= PRUNE_LIMIT as u64 { Instant::now() } else { Instant::now() + PRUNE_INTERVAL };
         }
     }
+    // Buffered mode: the last commits are synced here, by the thread that made them, so a
+    // clean stop leaves nothing unsynced whatever order the other threads stop in.
+    if !cfg.durable {
+        super::sync::sync_once(backend, shared);
+    }
 }
 
 /// Apply one batch and answer it; returns how many dedup keys were pruned.

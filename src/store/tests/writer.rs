@@ -386,3 +386,44 @@ fn reads_do_not_wait_for_the_writer_connection() {
     assert_eq!(backend.kv_get("nothing").expect("kv"), None);
     assert_eq!(backend.counts_by_channel().expect("counts").len(), 1);
 }
+
+#[test]
+fn a_callback_that_drops_the_last_handle_does_not_deadlock_the_writer() {
+    let dir = TempDir::new("lastdrop");
+    let (backend, gate) = Gated::open(&dir.db(), AckMode::Durable, true, None, false);
+    let store = Arc::new(Store::with_backend(Arc::new(backend), options(dir.db())).expect("open"));
+    let slot = Arc::new(parking_lot::Mutex::new(Some(Arc::clone(&store))));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let done2 = done_tx.clone();
+    let s = Arc::clone(&slot);
+    store
+        .submit(
+            delivery("slack", "first", 1),
+            Box::new(move |r| {
+                // The last handle goes away on the writer thread: Store::drop -> shutdown.
+                drop(s.lock().take());
+                let _ = done_tx.send(("first", r));
+            }),
+        )
+        .map_err(|e| e.2)
+        .expect("queued");
+    gate.wait_entered(0);
+    store
+        .submit(
+            delivery("slack", "second", 1),
+            Box::new(move |r| {
+                let _ = done2.send(("second", r));
+            }),
+        )
+        .map_err(|e| e.2)
+        .expect("queued");
+    drop(store);
+    gate.release();
+    let first = done_rx.recv_timeout(Duration::from_secs(30)).expect("first answered");
+    assert!(matches!(first, ("first", Ok(Appended::Stored { .. }))));
+    // The writer finishes the drain on its own after the handle is gone.
+    gate.wait_entered(1);
+    gate.release();
+    let second = done_rx.recv_timeout(Duration::from_secs(30)).expect("second answered");
+    assert!(matches!(second, ("second", Ok(Appended::Stored { .. }))));
+}

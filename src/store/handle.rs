@@ -11,7 +11,8 @@
 //! - Reads go to the backend's read side directly and never queue behind writes.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::OnceLock;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, bounded};
@@ -39,6 +40,8 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     shared: Arc<Shared>,
     threads: Mutex<Threads>,
+    /// The writer thread's id: a callback runs there, and must never wait for queue space.
+    writer_id: OnceLock<ThreadId>,
     capacity: usize,
 }
 
@@ -96,11 +99,14 @@ impl Store {
             backend: Arc::clone(&backend),
             shared: Arc::clone(&shared),
             threads: Mutex::new(Threads::default()),
+            writer_id: OnceLock::new(),
             capacity,
         };
         // From here on, a failed spawn drops `store`, whose Drop stops what did start.
         let (b, s) = (Arc::clone(&backend), Arc::clone(&shared));
-        store.threads.lock().writer = Some(spawn("talon-store", move || writer::run(&rx, b.as_ref(), &s, &cfg))?);
+        let writer = spawn("talon-store", move || writer::run(&rx, b.as_ref(), &s, &cfg))?;
+        let _ = store.writer_id.set(writer.thread().id());
+        store.threads.lock().writer = Some(writer);
         let (b, s) = (Arc::clone(&backend), Arc::clone(&shared));
         let (stop, stopped) = bounded::<()>(0);
         let h = spawn("talon-checkpoint", move || sync::run_checkpoints(&b, &s, &stopped))?;
@@ -165,7 +171,12 @@ impl Store {
     }
 
     /// Queue, waiting while the queue is full; gives up only if the store fails or closes.
+    /// On the writer thread (from a callback) it cannot wait, since that thread is the one
+    /// that empties the queue: there it does not block, and a full queue fails the op.
     fn enqueue_blocking(&self, mut op: Op) {
+        if self.writer_id.get() == Some(&std::thread::current().id()) {
+            return self.enqueue(op);
+        }
         loop {
             if let Some(why) = self.shared.failure() {
                 return op.fail(StoreError::Failed(why), &self.shared);
@@ -190,6 +201,8 @@ impl Store {
     /// Set the state (and error text) of inbox rows, through the writer. Fire and forget, but
     /// never silently lost: it waits while the queue is full (call it from the dispatcher,
     /// never from a reactor), and if the store has failed or closed it logs what was dropped.
+    /// Called from a store callback (on the writer thread) it cannot wait: a full queue there
+    /// drops the change, logged.
     pub fn set_state(&self, ids: Vec<i64>, state: InboxState, error: Option<String>) {
         if !ids.is_empty() {
             self.enqueue_blocking(Op::SetState { ids, state, error });

@@ -427,3 +427,35 @@ fn a_callback_that_drops_the_last_handle_does_not_deadlock_the_writer() {
     let second = done_rx.recv_timeout(Duration::from_secs(30)).expect("second answered");
     assert!(matches!(second, ("second", Ok(Appended::Stored { .. }))));
 }
+
+#[test]
+fn a_callback_that_writes_never_waits_on_the_queue_it_should_empty() {
+    let dir = TempDir::new("reentrant");
+    let (backend, gate) = Gated::open(&dir.db(), AckMode::Durable, true, None, false);
+    let (log, lines) = capture_log();
+    let mut opts = options(dir.db());
+    opts.queue_capacity = 1;
+    opts.log = log;
+    let store = Arc::new(Store::with_backend(Arc::new(backend), opts).expect("open"));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let s = Arc::clone(&store);
+    store
+        .submit(
+            delivery("slack", "a", 1),
+            Box::new(move |r| {
+                // The queue is full (one write waits behind this batch): this must not block.
+                s.set_state(vec![1], InboxState::Done, None);
+                let _ = done_tx.send(r);
+            }),
+        )
+        .map_err(|e| e.2)
+        .expect("queued");
+    gate.wait_entered(0);
+    Acks::default().submit(&store, delivery("slack", "b", 1)).expect("queued");
+    gate.release();
+    assert!(done_rx.recv_timeout(Duration::from_secs(30)).expect("answered").is_ok());
+    gate.wait_entered(1);
+    gate.release();
+    assert!(lines.lock().iter().any(|l| l.contains("not written") && l.contains("full")), "{:?}", lines.lock());
+    drop(store);
+}

@@ -23,5 +23,6 @@ pub mod protocol;
 pub mod reactor;
 pub mod rpc;
 pub mod server;
+pub mod store;
 pub mod webhook;
 pub mod workers;

@@ -1,0 +1,117 @@
+//! The database schema as versioned migrations in code, tracked by `PRAGMA user_version`.
+//!
+//! Guarantees: migration `i` takes the schema from version `i` to `i + 1` and runs in one
+//! IMMEDIATE transaction together with the version bump, so a crash leaves either the old
+//! version or the new one, and two processes opening the same file cannot both run it.
+//! Opening is idempotent. A database whose version is newer than [`LATEST`] is refused
+//! rather than written by code that does not know its shape. Migrations are append-only:
+//! a shipped one is never edited.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::types::StoreError;
+
+/// Version 1: the inbox, its dedup keys, kv and the outbox.
+///
+/// Why these shapes:
+/// - `inbox(state, id)` serves the dispatcher (`received` rows after a cursor) and
+///   `inbox(channel, id)` the per-channel listing; both scan in id order without sorting.
+/// - `dedup` is its own small WITHOUT ROWID table keyed by the dedup key, so the duplicate
+///   check is one primary-key probe, and pruning old keys (by `received_ms`) never touches
+///   the inbox rows themselves.
+/// - `id INTEGER PRIMARY KEY` without AUTOINCREMENT: ids only ever grow while rows are never
+///   deleted, and it saves a `sqlite_sequence` write per insert.
+/// - STRICT tables refuse a value of the wrong type instead of storing it.
+const V1: &str = "
+CREATE TABLE inbox (
+    id          INTEGER PRIMARY KEY,
+    channel     TEXT    NOT NULL,
+    delivery_id TEXT    NOT NULL,
+    received_ms INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    state       TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    duplicates  INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    headers     TEXT    NOT NULL,
+    body        BLOB    NOT NULL
+) STRICT;
+CREATE INDEX inbox_state_id ON inbox(state, id);
+CREATE INDEX inbox_channel_id ON inbox(channel, id);
+
+CREATE TABLE dedup (
+    channel     TEXT    NOT NULL,
+    delivery_id TEXT    NOT NULL,
+    received_ms INTEGER NOT NULL,
+    inbox_id    INTEGER NOT NULL,
+    PRIMARY KEY (channel, delivery_id)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX dedup_received_ms ON dedup(received_ms);
+
+CREATE TABLE kv (
+    key        TEXT    PRIMARY KEY,
+    value      BLOB    NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    channel         TEXT    NOT NULL,
+    target          TEXT    NOT NULL,
+    body            BLOB    NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_ms      INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    error           TEXT
+) STRICT;
+CREATE INDEX outbox_state_due ON outbox(state, next_attempt_ms);
+";
+
+/// Every migration, in order: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+// The list is a handful of entries; the cast cannot truncate.
+#[allow(clippy::cast_possible_truncation)]
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// The version recorded in the file.
+///
+/// # Errors
+/// The pragma could not be read.
+pub fn version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    u32::try_from(v).map_err(|_| StoreError::Sqlite(format!("invalid schema version {v}")))
+}
+
+/// Bring the file up to [`LATEST`]; returns the version it had before.
+///
+/// # Errors
+/// The file is newer than this build, or a migration failed (and was rolled back).
+pub fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    let before = version(conn)?;
+    check_not_newer(before)?;
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(before as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let now = version(&tx)?;
+        check_not_newer(now)?;
+        if now as usize > from {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|e| StoreError::Sqlite(format!("migration to version {}: {e}", from + 1)))?;
+        tx.pragma_update(None, "user_version", i64::try_from(from + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    Ok(before)
+}
+
+fn check_not_newer(v: u32) -> Result<(), StoreError> {
+    if v > LATEST {
+        return Err(StoreError::Sqlite(format!(
+            "database schema version {v} is newer than this build knows ({LATEST}); refusing to open it"
+        )));
+    }
+    Ok(())
+}

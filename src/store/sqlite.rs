@@ -1,0 +1,455 @@
+//! The SQLite [`Backend`]: one file in WAL mode, three connections (writer, reader,
+//! checkpointer), so that reads and checkpoints never wait behind the writer's transaction.
+//!
+//! Guarantees:
+//! - Durable, full sync: `synchronous=FULL`, so COMMIT syncs the WAL before it returns.
+//!   Durable, normal sync: `synchronous=NORMAL` and [`Backend::apply`] `fdatasync`s the WAL
+//!   itself after COMMIT, before it returns. Buffered: `synchronous=NORMAL`, and
+//!   [`Backend::sync`] `fdatasync`s the WAL. In every mode checkpoints sync the WAL before
+//!   copying it and the database file before the WAL is reused, so a commit once synced stays
+//!   on disk.
+//! - The writer never checkpoints (`wal_autocheckpoint=0`): [`Backend::maintain`] runs a
+//!   PASSIVE checkpoint on its own connection, and a TRUNCATE one when the WAL file is past
+//!   [`WAL_TRUNCATE_BYTES`], so the WAL stays bounded without stalling commits for long.
+//! - Every write runs in one `BEGIN IMMEDIATE` transaction per [`Backend::apply`] call.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use super::backend::{Applied, Backend, Outcome, WriteOp};
+use super::schema;
+use super::types::{
+    AckMode, Appended, InboxEntry, InboxQuery, InboxState, MAX_QUERY_LIMIT, NewDelivery, NewOutbound, OutboxEntry,
+    OutboxState, StoreError,
+};
+
+/// Past this size, the WAL file is checkpointed with TRUNCATE (which waits for the writer's
+/// current transaction and holds off the next one while it copies) instead of PASSIVE. It is
+/// the WAL's bound in normal running: PASSIVE checkpoints every second keep it far below, and
+/// this only bites when long reads kept PASSIVE from finishing.
+pub const WAL_TRUNCATE_BYTES: u64 = 64 << 20;
+
+/// How long the writer waits for a lock (a TRUNCATE checkpoint in progress) before the
+/// transaction fails, which fail-stops the store. Far above what copying
+/// [`WAL_TRUNCATE_BYTES`] takes.
+pub const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a checkpoint waits for readers and the writer before it gives up until the next
+/// round; this bounds how long it can hold the writer off.
+pub const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a read waits for a lock (only a TRUNCATE checkpoint takes one that blocks it).
+pub const READER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `synchronous=FULL`: COMMIT syncs.
+    Full,
+    /// `synchronous=NORMAL`, then our own fdatasync of the WAL before `apply` returns.
+    NormalThenSync,
+    /// `synchronous=NORMAL`; [`Backend::sync`] syncs later.
+    Deferred,
+}
+
+/// The SQLite backend.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    checkpointer: Mutex<Connection>,
+    /// Our own handle on the `-wal` file, for fdatasync. Opened once it exists; SQLite removes
+    /// the file only when the last connection closes, and we hold three, so the handle always
+    /// names the live WAL (TRUNCATE shortens it in place).
+    wal: Mutex<Option<File>>,
+    wal_path: PathBuf,
+    durability: Durability,
+    wal_truncate_bytes: u64,
+}
+
+impl SqliteBackend {
+    /// Open (creating the file and its parent directory) and migrate to the latest schema.
+    ///
+    /// # Errors
+    /// The directory or file cannot be created or opened, WAL mode is refused, or the schema
+    /// is newer than this build.
+    pub fn open(path: &Path, ack: AckMode, sync_full: bool) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let durability = match (ack, sync_full) {
+            (AckMode::Durable, true) => Durability::Full,
+            (AckMode::Durable, false) => Durability::NormalThenSync,
+            (AckMode::Buffered { .. }, _) => Durability::Deferred,
+        };
+        let sync_level = if durability == Durability::Full { "FULL" } else { "NORMAL" };
+        let open = |what: &str| {
+            Connection::open(path).map_err(|e| StoreError::Sqlite(format!("opening {} ({what}): {e}", path.display())))
+        };
+
+        let mut writer = open("writer")?;
+        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Sqlite(format!("{} refused WAL mode (journal_mode={mode})", path.display())));
+        }
+        writer.pragma_update(None, "synchronous", sync_level)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.busy_timeout(WRITER_BUSY_TIMEOUT)?;
+        schema::migrate(&mut writer)?;
+
+        let reader = open("reader")?;
+        reader.pragma_update(None, "query_only", true)?;
+        reader.busy_timeout(READER_BUSY_TIMEOUT)?;
+
+        let checkpointer = open("checkpointer")?;
+        // NORMAL or FULL: either way a checkpoint syncs the WAL before copying it and the
+        // database before the WAL can be reused.
+        checkpointer.pragma_update(None, "synchronous", sync_level)?;
+        checkpointer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        checkpointer.busy_timeout(CHECKPOINT_BUSY_TIMEOUT)?;
+
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        Ok(Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            checkpointer: Mutex::new(checkpointer),
+            wal: Mutex::new(None),
+            wal_path: PathBuf::from(wal_path),
+            durability,
+            wal_truncate_bytes: WAL_TRUNCATE_BYTES,
+        })
+    }
+
+    /// The `-wal` file's path.
+    #[must_use]
+    pub fn wal_path(&self) -> &Path {
+        &self.wal_path
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_wal_truncate_bytes(&mut self, bytes: u64) {
+        self.wal_truncate_bytes = bytes;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn lock_writer(&self) -> parking_lot::MutexGuard<'_, Connection> {
+        self.writer.lock()
+    }
+
+    /// fdatasync the WAL file (flushes the inode, whichever descriptor wrote it).
+    fn sync_wal(&self) -> Result<(), StoreError> {
+        let mut wal = self.wal.lock();
+        if wal.is_none() {
+            match File::open(&self.wal_path) {
+                Ok(f) => *wal = Some(f),
+                // No WAL file: every commit is in the database file, put there by a
+                // checkpoint that synced it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(StoreError::Sqlite(format!("opening {}: {e}", self.wal_path.display()))),
+            }
+        }
+        match wal.as_ref() {
+            Some(f) => {
+                f.sync_data().map_err(|e| StoreError::Sqlite(format!("fdatasync {}: {e}", self.wal_path.display())))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn checkpoint(&self, mode: &str) -> Result<(), StoreError> {
+        let conn = self.checkpointer.lock();
+        // The pragma answers (busy, wal frames, frames checkpointed); busy is not an error,
+        // it only means a reader or the writer was in the way: the next round tries again.
+        match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            Ok(()) => Ok(()),
+            Err(e) if is_busy(&e) => Ok(()),
+            Err(e) => Err(StoreError::Sqlite(format!("wal_checkpoint({mode}): {e}"))),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// Unix ms to the column type; values past `i64::MAX` (year 292 million) saturate.
+fn col(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A column back to Unix ms; a negative value (never written by us) reads as 0.
+fn ms(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn limit_col(limit: usize) -> i64 {
+    i64::try_from(limit.min(MAX_QUERY_LIMIT)).unwrap_or(0)
+}
+
+fn headers_json(headers: &[(String, String)]) -> String {
+    let mut map = serde_json::Map::new();
+    for (name, value) in headers {
+        match map.get_mut(name) {
+            Some(serde_json::Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(value);
+            }
+            _ => {
+                map.insert(name.clone(), serde_json::Value::String(value.clone()));
+            }
+        }
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn apply_one(tx: &Connection, op: &WriteOp<'_>, now: i64) -> rusqlite::Result<Outcome> {
+    Ok(match *op {
+        WriteOp::Append { delivery, dedup_window_ms } => Outcome::Appended(append(tx, delivery, dedup_window_ms, now)?),
+        WriteOp::SetState { ids, state, error } => {
+            let mut stmt =
+                tx.prepare_cached("UPDATE inbox SET state = ?1, error = ?2, updated_ms = ?3 WHERE id = ?4")?;
+            let mut changed = 0u64;
+            for id in ids {
+                changed += stmt.execute(params![state.as_str(), error, now, id])? as u64;
+            }
+            Outcome::Changed(changed)
+        }
+        WriteOp::Replay { id } => {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE inbox SET state = 'received', attempts = attempts + 1, error = NULL, updated_ms = ?1 \
+                     WHERE id = ?2",
+                )?
+                .execute(params![now, id])?;
+            Outcome::Replayed(if n == 0 { None } else { get_inbox(tx, id)? })
+        }
+        WriteOp::ResumeUnfinished => Outcome::Changed(
+            tx.prepare_cached("UPDATE inbox SET state = 'received', updated_ms = ?1 WHERE state = 'dispatched'")?
+                .execute(params![now])? as u64,
+        ),
+        WriteOp::KvPut { key, value } => {
+            tx.prepare_cached(
+                "INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![key, value, now])?;
+            Outcome::Put
+        }
+        WriteOp::OutboxEnqueue { message } => Outcome::Enqueued(enqueue(tx, message)?),
+        WriteOp::OutboxSetState { id, state, next_attempt_ms, error } => Outcome::Changed(
+            tx.prepare_cached(
+                "UPDATE outbox SET state = ?1, attempts = attempts + 1, next_attempt_ms = ?2, error = ?3 WHERE id = ?4",
+            )?
+            .execute(params![state.as_str(), col(next_attempt_ms), error, id])? as u64,
+        ),
+        WriteOp::PruneDedup { before_ms, limit } => Outcome::Changed(
+            tx.prepare_cached(
+                "DELETE FROM dedup WHERE (channel, delivery_id) IN \
+                 (SELECT channel, delivery_id FROM dedup WHERE received_ms < ?1 LIMIT ?2)",
+            )?
+            .execute(params![col(before_ms), i64::try_from(limit).unwrap_or(i64::MAX)])? as u64,
+        ),
+    })
+}
+
+fn append(tx: &Connection, d: &NewDelivery, window_ms: u64, now: i64) -> rusqlite::Result<Appended> {
+    let seen: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT inbox_id, received_ms FROM dedup WHERE channel = ?1 AND delivery_id = ?2")?
+        .query_row(params![d.channel, d.delivery_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((id, first_ms)) = seen {
+        // A delivery stamped before the stored one (clock step) counts as inside the window.
+        if d.received_ms.saturating_sub(ms(first_ms)) < window_ms {
+            let n = tx
+                .prepare_cached("UPDATE inbox SET duplicates = duplicates + 1 WHERE id = ?1")?
+                .execute(params![id])?;
+            // The key outlived its row (not possible today: rows are never deleted); store anew.
+            if n > 0 {
+                return Ok(Appended::Duplicate { id });
+            }
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO inbox (channel, delivery_id, received_ms, updated_ms, state, headers, body) \
+         VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6)",
+    )?
+    .execute(params![d.channel, d.delivery_id, col(d.received_ms), now, headers_json(&d.headers), d.body])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "INSERT INTO dedup (channel, delivery_id, received_ms, inbox_id) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(channel, delivery_id) DO UPDATE SET received_ms = excluded.received_ms, inbox_id = excluded.inbox_id",
+    )?
+    .execute(params![d.channel, d.delivery_id, col(d.received_ms), id])?;
+    Ok(Appended::Stored { id })
+}
+
+fn enqueue(tx: &Connection, m: &NewOutbound) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (channel, target, body, state, created_ms, next_attempt_ms) \
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+    )?
+    .execute(params![m.channel, m.target, m.body, col(m.created_ms)])?;
+    Ok(tx.last_insert_rowid())
+}
+
+const INBOX_COLS: &str =
+    "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, body";
+
+fn bad_value(idx: usize, why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(StoreError::Sqlite(why)))
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(if v < 0 { 0 } else { u32::MAX })
+}
+
+fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxEntry> {
+    let state: String = r.get(5)?;
+    let headers: String = r.get(9)?;
+    Ok(InboxEntry {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        delivery_id: r.get(2)?,
+        received_ms: ms(r.get(3)?),
+        updated_ms: ms(r.get(4)?),
+        state: InboxState::parse(&state).ok_or_else(|| bad_value(5, format!("unknown inbox state {state:?}")))?,
+        attempts: count(r.get(6)?),
+        duplicates: count(r.get(7)?),
+        error: r.get(8)?,
+        headers: serde_json::from_str(&headers).map_err(|e| bad_value(9, format!("stored headers: {e}")))?,
+        body: r.get(10)?,
+    })
+}
+
+fn get_inbox(conn: &Connection, id: i64) -> rusqlite::Result<Option<InboxEntry>> {
+    conn.prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE id = ?1"))?
+        .query_row(params![id], inbox_row)
+        .optional()
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let state: String = r.get(4)?;
+    Ok(OutboxEntry {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        target: r.get(2)?,
+        body: r.get(3)?,
+        state: OutboxState::parse(&state).ok_or_else(|| bad_value(4, format!("unknown outbox state {state:?}")))?,
+        attempts: count(r.get(5)?),
+        created_ms: ms(r.get(6)?),
+        next_attempt_ms: ms(r.get(7)?),
+        error: r.get(8)?,
+    })
+}
+
+impl Backend for SqliteBackend {
+    fn apply(&self, writes: &[WriteOp<'_>], now_ms: u64) -> Result<Applied, StoreError> {
+        let now = col(now_ms);
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for op in writes {
+            outcomes.push(apply_one(&tx, op, now)?);
+        }
+        let started = Instant::now();
+        tx.commit()?;
+        let sync_micros = match self.durability {
+            Durability::Full => micros(started),
+            Durability::NormalThenSync => {
+                let started = Instant::now();
+                self.sync_wal()?;
+                micros(started)
+            }
+            Durability::Deferred => 0,
+        };
+        Ok(Applied { outcomes, sync_micros })
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.sync_wal()
+    }
+
+    fn maintain(&self) -> Result<(), StoreError> {
+        self.checkpoint("PASSIVE")?;
+        let wal_bytes = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
+        if wal_bytes > self.wal_truncate_bytes {
+            self.checkpoint("TRUNCATE")?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, q: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        let conn = self.reader.lock();
+        let after = q.after.unwrap_or(i64::MIN);
+        let limit = limit_col(q.limit);
+        let order = "ORDER BY id LIMIT ?2";
+        // One statement per filter shape, so each uses its index ((state, id) or (channel, id)).
+        let rows = match (&q.channel, q.state) {
+            (None, None) => conn
+                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE id > ?1 {order}"))?
+                .query_map(params![after, limit], inbox_row)?
+                .collect::<rusqlite::Result<Vec<_>>>(),
+            (Some(ch), None) => conn
+                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE channel = ?3 AND id > ?1 {order}"))?
+                .query_map(params![after, limit, ch], inbox_row)?
+                .collect(),
+            (None, Some(st)) => conn
+                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE state = ?3 AND id > ?1 {order}"))?
+                .query_map(params![after, limit, st.as_str()], inbox_row)?
+                .collect(),
+            (Some(ch), Some(st)) => conn
+                .prepare_cached(&format!(
+                    "SELECT {INBOX_COLS} FROM inbox WHERE channel = ?3 AND state = ?4 AND id > ?1 {order}"
+                ))?
+                .query_map(params![after, limit, ch, st.as_str()], inbox_row)?
+                .collect(),
+        };
+        Ok(rows?)
+    }
+
+    fn get(&self, id: i64) -> Result<Option<InboxEntry>, StoreError> {
+        Ok(get_inbox(&self.reader.lock(), id)?)
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
+        Ok(stmt.query_row(params![key], |r| r.get(0)).optional()?)
+    }
+
+    fn counts_by_channel(&self) -> Result<Vec<(String, InboxState, u64)>, StoreError> {
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT channel, state, COUNT(*) FROM inbox GROUP BY channel, state ORDER BY channel, state",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let state: String = r.get(1)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                InboxState::parse(&state).ok_or_else(|| bad_value(1, format!("unknown inbox state {state:?}")))?,
+                ms(r.get(2)?),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, channel, target, body, state, attempts, created_ms, next_attempt_ms, error FROM outbox \
+             WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![col(now_ms), limit_col(limit)], outbox_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

@@ -50,6 +50,10 @@ pub struct App {
     pub ws_connections: Arc<AtomicUsize>,
     /// Per-channel webhook counters.
     pub ingest_stats: crate::webhook::stats::IngestStats,
+    /// The embedded store (inbox, key-value) and its group-commit writer.
+    pub store: crate::store::Store,
+    /// Publishes stored deliveries on the bus.
+    pub dispatcher: crate::webhook::dispatch::Dispatcher,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     conns_total: AtomicUsize,
     shutting_down: AtomicBool,
@@ -59,7 +63,13 @@ pub struct App {
 impl App {
     /// Build the shared state.
     #[must_use]
-    pub fn new(settings: Settings, metrics: Arc<Metrics>, logger: Arc<Logger>, pool: WorkerPool) -> Self {
+    pub fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        logger: Arc<Logger>,
+        pool: WorkerPool,
+        store: crate::store::Store,
+    ) -> Self {
         let rl = settings.rate_limit;
         let al = settings.auth_rate_limit;
         let bus = crate::events::EventBus::from_config(&settings.config.gateway.sse);
@@ -84,6 +94,8 @@ impl App {
             bus,
             ws_connections: Arc::new(AtomicUsize::new(0)),
             ingest_stats: crate::webhook::stats::IngestStats::default(),
+            store,
+            dispatcher: crate::webhook::dispatch::Dispatcher::default(),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),

@@ -13,6 +13,29 @@ use crate::protocol::http1::{ParseError, Response};
 use crate::protocol::jsonrpc::DecodeError;
 use crate::protocol::websocket::UpgradeError;
 
+/// `Retry-After` of a webhook refused because the store fail-stopped.
+const STORE_FAILED_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Words for a refused signature (the code is in the metrics; people read this).
+fn verify_message(e: crate::webhook::VerifyError) -> &'static str {
+    use crate::webhook::{Header, VerifyError as V};
+    match e {
+        V::MissingHeader(Header::Signature) => "signature header missing",
+        V::MissingHeader(Header::Timestamp) => "timestamp header missing",
+        V::MissingHeader(Header::Id) => "message id (or nonce) header missing",
+        V::EmptySignature => "signature header is empty",
+        V::WrongPrefix => "signature lacks its scheme prefix (sha256=, v0=, v1,)",
+        V::WrongLength => "signature has the wrong length",
+        V::NotHex => "signature is not hexadecimal",
+        V::NotBase64 => "signature is not base64",
+        V::Mismatch => "signature does not match the body",
+        V::StaleTimestamp => "timestamp is too old (more than 300 s)",
+        V::FutureTimestamp => "timestamp is too far in the future",
+        V::BadTimestamp => "timestamp is not a number of seconds",
+        V::BadSecret => "the configured secret is unusable",
+    }
+}
+
 /// An error that ends a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayError {
@@ -95,6 +118,22 @@ pub enum GatewayError {
     WsInvalidUtf8,
     /// A fragmented WebSocket message not completed within `limits.body_timeout_ms`.
     MessageTimeout,
+    /// A webhook whose signature (or secret token, or timestamp) was refused.
+    WebhookSignature(crate::webhook::VerifyError),
+    /// A webhook with no signature where the endpoint needs one or a bearer token.
+    WebhookUnsigned,
+    /// A webhook body the channel cannot have sent (not JSON, no delivery id, ...).
+    WebhookBody(String),
+    /// A Comis `/hooks/webhook` body that fails the `{event, source, data, timestamp?}` schema.
+    WebhookSchema(String),
+    /// A channel handshake (`hub.verify_token`, Lark token) that does not match.
+    WebhookChallenge(&'static str),
+    /// A webhook path of a channel that is not enabled.
+    ChannelDisabled(&'static str),
+    /// The store stopped acknowledging after a failed commit or sync; nothing new is accepted.
+    StoreFailed,
+    /// No inbox entry with this id.
+    InboxEntryNotFound(i64),
 }
 
 impl From<ParseError> for GatewayError {
@@ -131,6 +170,13 @@ impl GatewayError {
             Self::RpcDecode(_) | Self::WsProtocol(_) | Self::WsInvalidUtf8 => 400,
             Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageTimeout => 408,
             Self::MessageRateLimited { .. } => 429,
+            Self::WebhookSignature(crate::webhook::VerifyError::BadSecret) => 500,
+            Self::WebhookSignature(_) | Self::WebhookUnsigned => 401,
+            Self::WebhookBody(_) => 400,
+            Self::WebhookSchema(_) => 422,
+            Self::WebhookChallenge(_) => 403,
+            Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => 404,
+            Self::StoreFailed => 503,
         }
     }
 
@@ -147,6 +193,7 @@ impl GatewayError {
             413 => "payload_too_large",
             414 => "uri_too_long",
             417 => "expectation_failed",
+            422 => "unprocessable_entity",
             426 => "upgrade_required",
             429 => "too_many_requests",
             431 => "headers_too_large",
@@ -190,6 +237,18 @@ impl GatewayError {
             Self::WsInvalidUtf8 => "invalid UTF-8 in a text message".into(),
             Self::InvalidParams(m) => format!("invalid params: {m}"),
             Self::BinaryNotSupported => "binary frames are not supported; send JSON text frames".into(),
+            Self::WebhookSignature(e) => format!("webhook refused: {}", verify_message(*e)),
+            Self::WebhookUnsigned => "webhook refused: no signature header, and unsigned deliveries need a bearer \
+                                      token with the webhook scope"
+                .into(),
+            Self::WebhookBody(m) => format!("webhook body refused: {m}"),
+            Self::WebhookSchema(m) => format!("webhook body does not match {{event, source, data, timestamp?}}: {m}"),
+            Self::WebhookChallenge(m) => format!("webhook handshake refused: {m}"),
+            Self::ChannelDisabled(name) => format!("channel {name} is not enabled (channels.{name}.enabled)"),
+            Self::StoreFailed => {
+                "the store failed to make a write durable and stopped accepting deliveries; see the log".into()
+            }
+            Self::InboxEntryNotFound(id) => format!("no inbox entry {id}"),
         }
     }
 
@@ -214,6 +273,10 @@ impl GatewayError {
             Self::BinaryNotSupported => -32700,
             Self::SlowConsumer { .. } | Self::PongTimeout | Self::MessageTimeout => -32004,
             Self::MessageRateLimited { .. } => -32000,
+            Self::WebhookSignature(_) | Self::WebhookUnsigned | Self::WebhookChallenge(_) => -32001,
+            Self::WebhookBody(_) | Self::WebhookSchema(_) => -32602,
+            Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => -32602,
+            Self::StoreFailed => -32004,
         }
     }
 
@@ -261,6 +324,14 @@ impl GatewayError {
             Self::BinaryNotSupported => 1003,
             Self::RpcDecode(_) | Self::WsInvalidUtf8 => 1007,
             Self::WsProtocol(_) => 1002,
+            Self::WebhookSignature(_)
+            | Self::WebhookUnsigned
+            | Self::WebhookBody(_)
+            | Self::WebhookSchema(_)
+            | Self::WebhookChallenge(_)
+            | Self::ChannelDisabled(_)
+            | Self::InboxEntryNotFound(_) => 1008,
+            Self::StoreFailed => 1011,
         }
     }
 
@@ -277,6 +348,8 @@ impl GatewayError {
             | Self::AuthLockedOut { retry_after }
             | Self::MessageRateLimited { retry_after } => Some(*retry_after),
             Self::Overloaded { .. } | Self::ShuttingDown => Some(Duration::from_secs(1)),
+            // A fail-stopped store needs an operator (and a restart); senders back off longer.
+            Self::StoreFailed => Some(STORE_FAILED_RETRY_AFTER),
             _ => None,
         }
     }

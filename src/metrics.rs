@@ -61,9 +61,13 @@ pub enum Reject {
     SlowConsumer,
     /// A WebSocket peer that answered no ping in time.
     PongTimeout,
+    /// A webhook refused (signature, handshake, body, unsigned); per channel in `channels.status`.
+    WebhookRefused,
+    /// A webhook answered 503 because the store queue was full or the store fail-stopped.
+    InboxUnavailable,
 }
 
-const REJECTS: [(Reject, &str); 18] = [
+const REJECTS: [(Reject, &str); 20] = [
     (Reject::MaxConnections, "max_connections"),
     (Reject::PerIpConnections, "max_connections_per_ip"),
     (Reject::RateLimited, "rate_limited"),
@@ -82,6 +86,8 @@ const REJECTS: [(Reject, &str); 18] = [
     (Reject::WsMessageRate, "ws_message_rate"),
     (Reject::SlowConsumer, "slow_consumer"),
     (Reject::PongTimeout, "pong_timeout"),
+    (Reject::WebhookRefused, "webhook_refused"),
+    (Reject::InboxUnavailable, "inbox_unavailable"),
 ];
 
 /// All counters.

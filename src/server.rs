@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::app::App;
+use crate::config::ingest::AckPolicy;
 use crate::config::{LogLevel, Settings};
 use crate::log::{Field, Logger};
 use crate::metrics::Metrics;
 use crate::reactor::{Reactor, bind};
+use crate::store::{AckMode, Store, StoreOptions};
 use crate::workers::WorkerPool;
 
 /// A running gateway.
@@ -31,8 +33,10 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
     let metrics = Arc::new(Metrics::default());
     let logger = Logger::start(&settings, Arc::clone(&metrics))?;
     let pool = WorkerPool::start(settings.worker_threads, settings.worker_queue)?;
+    let store = open_store(&settings, &logger)?;
     let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
-    let app = Arc::new(App::new(settings, metrics, logger, pool));
+    let app = Arc::new(App::new(settings, metrics, logger, pool, store));
+    app.dispatcher.start(Arc::downgrade(&app))?;
     let mut reactors = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let reactor = Reactor::new(i, Arc::clone(&app), listener)?;
@@ -50,6 +54,32 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
         ],
     );
     Ok(Server { app, reactors, local_addr })
+}
+
+/// Open the store, and put every delivery that was dispatched but not finished when the
+/// process stopped back in line.
+fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Store> {
+    let ingest = &settings.ingest;
+    let ack = match ingest.ack {
+        AckPolicy::Durable => AckMode::Durable,
+        AckPolicy::Buffered { interval } => AckMode::Buffered { sync_interval: interval },
+    };
+    let log = Arc::clone(logger);
+    let options = StoreOptions {
+        path: ingest.store_path.clone(),
+        ack,
+        queue_capacity: ingest.queue,
+        max_batch: ingest.max_batch,
+        dedup_window: ingest.dedup_window,
+        sync_full: ingest.store_sync_full,
+        log: Box::new(move |line: &str| log.event(LogLevel::Error, line, &[])),
+    };
+    let path = ingest.store_path.display().to_string();
+    let store =
+        Store::open(options).map_err(|e| std::io::Error::other(format!("cannot open the store at {path}: {e}")))?;
+    let resumed = store.resume_unfinished().map_err(|e| std::io::Error::other(format!("store {path}: {e}")))?;
+    logger.event(LogLevel::Info, "store open", &[("path", Field::Str(&path)), ("resumed", Field::U64(resumed))]);
+    Ok(store)
 }
 
 impl Server {
@@ -105,6 +135,9 @@ impl Server {
             let _ = r.join();
         }
         self.app.pool.shutdown();
+        // Every delivery the reactors handed over is committed and acknowledged before exit.
+        self.app.store.shutdown();
+        self.app.dispatcher.stop();
         self.app.logger.event(LogLevel::Info, "stopped", &[]);
         self.app.logger.shutdown();
     }

@@ -223,13 +223,6 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
     if !matches!(c.store.sync.as_str(), "full" | "normal") {
         errors.push(ConfigError::new("store.sync", format!("{:?} is not \"full\" or \"normal\"", c.store.sync)));
     }
-    if ingest.ack == "durable" && c.store.sync == "normal" {
-        errors.push(ConfigError::new(
-            "store.sync",
-            "\"normal\" does not sync on commit, so ingest.ack \"durable\" could not keep its promise: \
-             use \"full\" or set ingest.ack to \"buffered\"",
-        ));
-    }
     for (path, v) in [
         ("ingest.buffered_sync_interval_ms", ingest.buffered_sync_interval_ms),
         ("ingest.max_body_bytes", ingest.max_body_bytes),

@@ -377,8 +377,9 @@ impl Default for IngestConfig {
 pub struct StoreConfig {
     /// Database file, relative to the data directory.
     pub path: String,
-    /// `full`: SQLite syncs the log on every commit (needed for `ingest.ack: durable`);
-    /// `normal`: syncs only at checkpoints (webhooks then get `buffered` semantics).
+    /// `full`: SQLite syncs the log inside every commit; `normal`: commits without syncing
+    /// and the store writer syncs the log itself before acknowledging (`ingest.ack: durable`)
+    /// or on its timer (`buffered`). Both keep the acknowledgement promise.
     pub sync: String,
 }
 

@@ -134,7 +134,7 @@ fn ingest_settings_resolve_and_refuse_half_configured_channels() {
             r#"{"ingest":{"hooks":{"enabled":true,"standard_webhooks_secret":"whsec_!!"}}}"#,
             "ingest.hooks.standard_webhooks_secret",
         ),
-        (r#"{"store":{"sync":"normal"}}"#, "store.sync"),
+        (r#"{"store":{"sync":"sometimes"}}"#, "store.sync"),
         (r#"{"ingest":{"queue":0}}"#, "ingest.queue"),
     ];
     for (json, path) in cases {

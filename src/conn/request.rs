@@ -133,13 +133,16 @@ impl Connection {
                 return;
             }
         };
-        let max_body = cx.app.settings.limits.max_body_bytes;
+        let max_body = admitted.body_cap.unwrap_or(cx.app.settings.limits.max_body_bytes);
         let decoder = match head.framing {
             BodyFraming::None => BodyDecoder::Length { remaining: 0 },
             BodyFraming::Length(n) => match BodyDecoder::length(n, max_body) {
                 Ok(d) => d,
                 Err(e) => {
                     // 413 before a single body byte is read, and no 100 Continue was sent.
+                    if let Execution::Ingest(channel) = admitted.spec.execution {
+                        cx.app.ingest_stats.rejected(channel, "body_too_large");
+                    }
                     self.fail_request(cx, &head, admitted.client_ip, started, request_id, e);
                     return;
                 }
@@ -161,6 +164,7 @@ impl Connection {
         match inflight.admitted.spec.execution {
             Execution::WebSocket(kind) => return self.upgrade(cx, inflight, kind),
             Execution::EventStream => return self.start_event_stream(cx, &inflight),
+            Execution::Ingest(channel) => return self.ingest(cx, inflight, channel),
             Execution::Inline | Execution::Worker => {}
         }
         let body = std::mem::take(&mut inflight.body);

@@ -54,11 +54,23 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
                 "compiled_channels": [],
             }),
         ),
-        RouteId::Metrics => Response::new(
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            app.metrics.render(app.gauges()).into_bytes(),
-        ),
+        RouteId::Metrics => {
+            let mut text = app.metrics.render(app.gauges());
+            let buffered_ms = match app.settings.ingest.ack {
+                crate::config::ingest::AckPolicy::Durable => None,
+                crate::config::ingest::AckPolicy::Buffered { interval } => {
+                    Some(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX))
+                }
+            };
+            crate::webhook::stats::render_metrics(
+                &app.ingest_stats,
+                &app.store.stats(),
+                app.store.healthy(),
+                buffered_ms,
+                &mut text,
+            );
+            Response::new(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes())
+        }
         RouteId::Activity => activity(app, head),
         RouteId::DebugPublish => debug_publish(app, head),
         RouteId::LogsRecent => logs_recent(app, head),
@@ -69,6 +81,11 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::EventsLive
         | RouteId::LogsLive
         | RouteId::Events
+        | RouteId::Webhook
+        | RouteId::Hooks
+        | RouteId::Inbox
+        | RouteId::InboxEntry
+        | RouteId::InboxReplay
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
@@ -143,7 +160,8 @@ fn debug_publish(app: &App, head: &RequestHead) -> Response {
 fn ready(app: &App) -> Response {
     let draining = app.shutting_down();
     let queue_full = app.pool.depth() >= app.pool.capacity();
-    let ok = !draining && !queue_full;
+    let store_ok = app.store.healthy();
+    let ok = !draining && !queue_full && store_ok;
     let response = json(
         if ok { 200 } else { 503 },
         &serde_json::json!({
@@ -152,6 +170,7 @@ fn ready(app: &App) -> Response {
             "checks": [
                 { "name": "accepting", "ok": !draining },
                 { "name": "worker_queue", "ok": !queue_full, "depth": app.pool.depth(), "capacity": app.pool.capacity() },
+                { "name": "store", "ok": store_ok, "error": app.store.failure() },
             ],
         }),
     );
@@ -160,8 +179,27 @@ fn ready(app: &App) -> Response {
 
 /// Package a worker route as a job.
 #[must_use]
-pub fn worker_job(id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
+pub fn worker_job(app: &Arc<App>, id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
     match id {
+        RouteId::Inbox => {
+            let params = crate::webhook::inbox::ListParams::from_query(head.query().unwrap_or_default());
+            let app = Arc::clone(app);
+            Box::new(move || Output::Http(answer(params.and_then(|p| crate::webhook::inbox::list(&app, &p)))))
+        }
+        RouteId::InboxEntry | RouteId::InboxReplay => {
+            let id_result = crate::webhook::inbox::id_from_path(head.path());
+            let app = Arc::clone(app);
+            let replay = id == RouteId::InboxReplay;
+            Box::new(move || {
+                Output::Http(answer(id_result.and_then(|inbox_id| {
+                    if replay {
+                        crate::webhook::inbox::replay(&app, inbox_id)
+                    } else {
+                        crate::webhook::inbox::get(&app, inbox_id)
+                    }
+                })))
+            })
+        }
         RouteId::DebugEcho => {
             let headers: Vec<(String, String)> =
                 head.headers().map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned())).collect();
@@ -199,6 +237,13 @@ pub fn worker_job(id: RouteId, head: &RequestHead, body: Vec<u8>) -> Work {
                 Output::Http(GatewayError::Internal(format!("route {label} has no worker handler")).to_response())
             })
         }
+    }
+}
+
+fn answer(result: Result<serde_json::Value, GatewayError>) -> Response {
+    match result {
+        Ok(v) => json(200, &v),
+        Err(e) => e.to_response(),
     }
 }
 

@@ -35,6 +35,10 @@ pub struct Admitted {
     pub foreign_origin: bool,
     /// What the credential allows; `None` on public routes and for in-band auth.
     pub scopes: Option<ScopeSet>,
+    /// The client is on this machine (no proxy headers, loopback peer).
+    pub local: bool,
+    /// The route's own body cap (webhooks), replacing `gateway.limits.max_body_bytes`.
+    pub body_cap: Option<u64>,
 }
 
 /// The result of admission.
@@ -93,6 +97,15 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
     if !router::method_allowed(spec.allow, head.method_str()) {
         return refuse(spec.id, GatewayError::MethodNotAllowed { allow: spec.allow }, None);
     }
+    // A webhook's body cap depends on whether it carries its signature header: 413 from the
+    // Content-Length before a byte of an oversized or unsigned-and-large body is read.
+    let mut body_cap = None;
+    if let Execution::Ingest(channel) = spec.execution {
+        match crate::webhook::ingest::body_cap(&s.ingest, channel, head) {
+            Ok(cap) => body_cap = Some(cap),
+            Err(e) => return refuse(spec.id, e, None),
+        }
+    }
     // A browser on a foreign origin may not change state, even with a cookie.
     // An Origin that is not UTF-8 counts as foreign.
     if head.header("origin").is_some() && cors_origin.is_none() && !matches!(head.method, Method::Get | Method::Head) {
@@ -142,7 +155,7 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
             }
         }
     }
-    Admission::Proceed(Admitted { spec, client_ip, cors_origin, foreign_origin, scopes })
+    Admission::Proceed(Admitted { spec, client_ip, cors_origin, foreign_origin, scopes, local, body_cap })
 }
 
 /// What a handler produced.
@@ -159,12 +172,12 @@ pub fn handle(app: &Arc<App>, admitted: &Admitted, head: &RequestHead, body: Vec
     let id = admitted.spec.id;
     match admitted.spec.execution {
         Execution::Worker => {
-            let job = handlers::worker_job(id, head, body);
+            let job = handlers::worker_job(app, id, head, body);
             Outcome::Defer(job)
         }
         // Upgrades and streams are taken over by the connection before this point; an
         // inline answer is the safe fallback.
-        Execution::Inline | Execution::WebSocket(_) | Execution::EventStream => {
+        Execution::Inline | Execution::WebSocket(_) | Execution::EventStream | Execution::Ingest(_) => {
             Outcome::Respond(handlers::inline(app, id, head))
         }
     }

@@ -6,6 +6,7 @@
 //! path a 404. Health routes need no auth and are exempt from rate limits.
 
 use crate::auth::Scope;
+use crate::webhook::Channel;
 
 /// Every route, also used as the metrics label index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,16 @@ pub enum RouteId {
     LogsRecent,
     /// `POST /debug/publish` (debug routes only): publish test events, for the fan-out bench.
     DebugPublish,
+    /// `POST /webhook`, `/webhook/<channel>`, `/telegram`, `/slack/events` (and WhatsApp's GET handshake).
+    Webhook,
+    /// `POST /hooks/webhook` (Comis).
+    Hooks,
+    /// `GET /api/inbox`: stored deliveries.
+    Inbox,
+    /// `GET /api/inbox/<id>`: one stored delivery.
+    InboxEntry,
+    /// `POST /api/inbox/<id>/replay`: dispatch a stored delivery again.
+    InboxReplay,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -51,7 +62,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 19;
+pub const ROUTE_COUNT: usize = 24;
 
 impl RouteId {
     /// All routes in label order.
@@ -73,6 +84,11 @@ impl RouteId {
         Self::Activity,
         Self::LogsRecent,
         Self::DebugPublish,
+        Self::Webhook,
+        Self::Hooks,
+        Self::Inbox,
+        Self::InboxEntry,
+        Self::InboxReplay,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -98,6 +114,11 @@ impl RouteId {
             Self::Activity => "/api/activity",
             Self::LogsRecent => "/api/logs/recent",
             Self::DebugPublish => "/debug/publish",
+            Self::Webhook => "/webhook",
+            Self::Hooks => "/hooks/webhook",
+            Self::Inbox => "/api/inbox",
+            Self::InboxEntry => "/api/inbox/:id",
+            Self::InboxReplay => "/api/inbox/:id/replay",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -121,6 +142,8 @@ pub enum Execution {
     WebSocket(WsKind),
     /// The connection becomes a Server-Sent Events stream.
     EventStream,
+    /// A webhook of this channel: verified inline, acknowledged by the store writer.
+    Ingest(Channel),
 }
 
 /// What a WebSocket route speaks once upgraded.
@@ -159,6 +182,8 @@ pub const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const GET: &str = "GET, HEAD, OPTIONS";
 const POST: &str = "POST, OPTIONS";
 const ANY: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+/// WhatsApp's endpoint also answers Meta's `GET` subscription handshake.
+const GET_POST: &str = "GET, HEAD, POST, OPTIONS";
 
 /// Find the route for `path`.
 #[must_use]
@@ -176,6 +201,10 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         in_band_auth: false,
     };
     let guarded = |id, scope, execution| RouteSpec { scope: Some(scope), rate_limited: true, execution, ..public(id) };
+    // A webhook authenticates by its signature, so no bearer scope is required here, and the
+    // per-IP limit is applied once the signature is known to be missing or wrong: verified
+    // senders (Telegram retrying a backlog) are never throttled by it.
+    let webhook = |channel, id| RouteSpec { allow: POST, execution: Execution::Ingest(channel), ..public(id) };
     let spec = match path {
         "/health" => public(RouteId::Health),
         "/api/health" => public(RouteId::ApiHealth),
@@ -199,6 +228,23 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/debug/publish" if debug_routes => {
             RouteSpec { allow: POST, ..guarded(RouteId::DebugPublish, Scope::Admin, Execution::Inline) }
         }
+        "/webhook" => webhook(Channel::Generic, RouteId::Webhook),
+        "/hooks/webhook" => webhook(Channel::Hooks, RouteId::Hooks),
+        "/telegram" => webhook(Channel::Telegram, RouteId::Webhook),
+        "/slack/events" => webhook(Channel::Slack, RouteId::Webhook),
+        "/webhook/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
+        "/api/inbox" => guarded(RouteId::Inbox, Scope::Admin, Execution::Worker),
+        _ if path.starts_with("/webhook/") => {
+            let channel = path.strip_prefix("/webhook/").and_then(Channel::from_name)?;
+            if !Channel::NATIVE.contains(&channel) {
+                return None;
+            }
+            webhook(channel, RouteId::Webhook)
+        }
+        _ if path.starts_with("/api/inbox/") => match path.strip_suffix("/replay") {
+            Some(_) => RouteSpec { allow: POST, ..guarded(RouteId::InboxReplay, Scope::Admin, Execution::Worker) },
+            None => guarded(RouteId::InboxEntry, Scope::Admin, Execution::Worker),
+        },
         "/ws/echo" if ws_test_echo => {
             RouteSpec { scope: None, ..guarded(RouteId::WsEcho, Scope::Rpc, Execution::WebSocket(WsKind::Echo)) }
         }
@@ -225,6 +271,15 @@ mod tests {
         assert!(lookup("/debug/echo", false, false).is_none());
         assert!(lookup("/debug/echo", true, false).is_some());
         assert!(lookup("/nope", true, true).is_none());
+        let ingest = |p| lookup(p, false, false).map(|s| s.execution);
+        assert_eq!(ingest("/webhook"), Some(Execution::Ingest(Channel::Generic)));
+        assert_eq!(ingest("/webhook/line"), Some(Execution::Ingest(Channel::Line)));
+        assert_eq!(ingest("/telegram"), Some(Execution::Ingest(Channel::Telegram)));
+        assert_eq!(ingest("/slack/events"), Some(Execution::Ingest(Channel::Slack)));
+        assert_eq!(ingest("/hooks/webhook"), Some(Execution::Ingest(Channel::Hooks)));
+        assert!(ingest("/webhook/hooks").is_none() && ingest("/webhook/nope").is_none());
+        assert_eq!(lookup("/api/inbox/7/replay", false, false).map(|s| s.id), Some(RouteId::InboxReplay));
+        assert_eq!(lookup("/api/inbox/7", false, false).map(|s| s.id), Some(RouteId::InboxEntry));
         assert!(lookup("/ws/echo", true, false).is_none());
         assert_eq!(lookup("/ws/echo", false, true).map(|s| s.id), Some(RouteId::WsEcho));
         assert!(method_allowed(GET, "HEAD") && !method_allowed(GET, "POST"));

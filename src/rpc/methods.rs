@@ -372,3 +372,22 @@ pub(super) fn activity_recent(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Resu
     let p: ActivityParams = params(raw)?;
     Ok(activity_json(ctx.app, activity_limit(p.limit)?))
 }
+
+pub(super) fn inbox_list(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let p: crate::webhook::inbox::ListParams = params(raw)?;
+    Ok(to_vec(&crate::webhook::inbox::list(ctx.app, &p)?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReplayParams {
+    id: i64,
+}
+
+pub(super) fn inbox_replay(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    if raw.is_none_or(|r| r.get() == "null") {
+        return Err(GatewayError::InvalidParams("missing field `id`".into()));
+    }
+    let p: ReplayParams = params(raw)?;
+    Ok(to_vec(&crate::webhook::inbox::replay(ctx.app, p.id)?))
+}

@@ -76,6 +76,8 @@ pub static METHODS: &[Method] = &[
     m("channels.status", Some(Scope::Rpc), Exec::Inline, methods::channels_status),
     m("usage.summary", Some(Scope::Rpc), Exec::Inline, methods::usage_summary),
     m("activity.recent", Some(Scope::Rpc), Exec::Inline, methods::activity_recent),
+    m("inbox.list", Some(Scope::Admin), Exec::Worker, methods::inbox_list),
+    m("inbox.replay", Some(Scope::Admin), Exec::Worker, methods::inbox_replay),
 ];
 
 /// Find a method by its wire name.

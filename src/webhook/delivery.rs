@@ -204,9 +204,14 @@ fn deliver_hash(body: &[u8]) -> Classified {
 
 /// A delivery keyed by a platform id, hashed if it is too long or carries control characters.
 fn deliver(id: String) -> Classified {
-    let delivery_id =
-        if id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) { sha256_hex(id.as_bytes()) } else { id };
-    Classified::Deliver { delivery_id }
+    Classified::Deliver { delivery_id: bounded_id(&id) }
+}
+
+/// A platform id as the inbox keeps it: verbatim, or its SHA-256 hex when it is longer than
+/// [`MAX_ID_BYTES`] or carries control characters.
+#[must_use]
+pub fn bounded_id(id: &str) -> String {
+    if id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) { sha256_hex(id.as_bytes()) } else { id.to_owned() }
 }
 
 /// A required non-empty string field.

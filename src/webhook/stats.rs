@@ -106,6 +106,105 @@ impl IngestStats {
     }
 }
 
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Append the ingestion and store series to a Prometheus text exposition. `buffered_ms` is
+/// the sync interval in buffered mode (the loss window), `None` when acknowledgements wait
+/// for the sync.
+pub fn render_metrics(
+    stats: &IngestStats,
+    store: &crate::store::StoreStats,
+    healthy: bool,
+    buffered_ms: Option<u64>,
+    out: &mut String,
+) {
+    use std::fmt::Write as _;
+    let snaps: Vec<ChannelSnapshot> = Channel::ALL.iter().map(|c| stats.snapshot(*c)).collect();
+    family(out, "talon_webhook_received_total", "counter", "Webhook deliveries stored, by channel.");
+    for s in &snaps {
+        let _ = writeln!(out, "talon_webhook_received_total{{channel=\"{}\"}} {}", s.channel.name(), s.received);
+    }
+    family(out, "talon_webhook_duplicates_total", "counter", "Webhook deliveries acknowledged as duplicates.");
+    for s in &snaps {
+        let _ = writeln!(out, "talon_webhook_duplicates_total{{channel=\"{}\"}} {}", s.channel.name(), s.duplicates);
+    }
+    family(out, "talon_webhook_rejected_total", "counter", "Webhook requests refused, by channel and reason.");
+    for s in &snaps {
+        for (reason, n) in &s.rejected {
+            let channel = s.channel.name();
+            let _ = writeln!(out, "talon_webhook_rejected_total{{channel=\"{channel}\",reason=\"{reason}\"}} {n}");
+        }
+    }
+    let series: [(&str, &str, &str, u64); 12] = [
+        ("talon_store_batches_total", "counter", "Transactions committed by the store writer.", store.batches),
+        ("talon_store_records_total", "counter", "Deliveries stored as new inbox rows.", store.records),
+        ("talon_store_duplicates_total", "counter", "Deliveries the writer found to be duplicates.", store.duplicates),
+        ("talon_store_syncs_total", "counter", "Syncs of the store log to disk.", store.syncs),
+        (
+            "talon_store_sync_failures_total",
+            "counter",
+            "Failed commits or syncs (the first one stops acknowledgements).",
+            store.sync_failures,
+        ),
+        (
+            "talon_store_sync_microseconds_total",
+            "counter",
+            "Time spent syncing, in microseconds.",
+            store.sync_micros_total,
+        ),
+        ("talon_store_max_batch_records", "gauge", "Most writes in one transaction so far.", store.max_batch_records),
+        (
+            "talon_store_last_batch_records",
+            "gauge",
+            "Writes in the last committed transaction.",
+            store.last_batch_records,
+        ),
+        ("talon_store_queue_depth", "gauge", "Writes waiting for the store writer.", store.queue_depth as u64),
+        (
+            "talon_store_queue_capacity",
+            "gauge",
+            "Bound of the store writer queue (when full, webhooks get 503).",
+            store.queue_capacity as u64,
+        ),
+        (
+            "talon_store_unsynced_records",
+            "gauge",
+            "Buffered mode: acknowledged writes not yet synced (the loss window on power failure).",
+            store.unsynced_records,
+        ),
+        (
+            "talon_store_healthy",
+            "gauge",
+            "1 while the store acknowledges; 0 after a failed commit or sync.",
+            u64::from(healthy),
+        ),
+    ];
+    for (name, kind, help, v) in series {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        out,
+        "talon_ingest_buffered_sync_interval_seconds",
+        "gauge",
+        "Buffered mode: how often the log is synced, the window in which an acknowledged delivery can be lost on power failure (0: acknowledgements wait for the sync).",
+    );
+    let _ = writeln!(out, "talon_ingest_buffered_sync_interval_seconds {}", buffered_ms.unwrap_or(0) as f64 / 1e3);
+    family(out, "talon_store_records_per_sync", "histogram", "Writes made durable by each sync (group commit size).");
+    let mut cumulative = 0u64;
+    for (bound, n) in crate::store::RECORDS_PER_SYNC_BUCKETS.iter().zip(&store.records_per_sync_hist) {
+        cumulative += n;
+        let _ = writeln!(out, "talon_store_records_per_sync_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let total: u64 = store.records_per_sync_hist.iter().sum();
+    let _ = writeln!(out, "talon_store_records_per_sync_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "talon_store_records_per_sync_sum {}", store.records + store.duplicates);
+    let _ = writeln!(out, "talon_store_records_per_sync_count {total}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

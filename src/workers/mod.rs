@@ -58,7 +58,8 @@ impl ReplyTo {
         Self { tx, waker }
     }
 
-    fn send(&self, completion: Completion) {
+    /// Hand a finished job to the reactor and wake it.
+    pub fn send(&self, completion: Completion) {
         // The reactor is gone only during shutdown; the response has nobody to go to.
         if self.tx.send(completion).is_ok() {
             let _ = self.waker.wake();

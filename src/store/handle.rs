@@ -242,7 +242,8 @@ impl Store {
     }
 
     /// Every `dispatched` row back to `received`; returns how many. Call once after
-    /// [`Store::open`], before the dispatcher starts. Waits for the commit.
+    /// [`Store::open`], before the dispatcher starts. Waits for the commit, so never call it
+    /// from a store callback (the writer thread would wait for itself).
     ///
     /// # Errors
     /// The store failed or closed.

@@ -30,7 +30,7 @@ pub mod writer;
 mod tests;
 
 pub use backend::{Applied, Backend, Outcome, WriteOp};
-pub use handle::Store;
+pub use handle::{DoneFn, Store};
 pub use sqlite::SqliteBackend;
 pub use types::{
     AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, NewDelivery, NewOutbound, OutboxEntry,

@@ -54,6 +54,8 @@ pub struct App {
     pub store: crate::store::Store,
     /// Publishes stored deliveries on the bus.
     pub dispatcher: crate::webhook::dispatch::Dispatcher,
+    /// Body bytes of webhook deliveries handed to the store and not yet acknowledged.
+    pub ingest_queued_bytes: std::sync::atomic::AtomicU64,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     conns_total: AtomicUsize,
     shutting_down: AtomicBool,
@@ -96,6 +98,7 @@ impl App {
             ingest_stats: crate::webhook::stats::IngestStats::default(),
             store,
             dispatcher: crate::webhook::dispatch::Dispatcher::default(),
+            ingest_queued_bytes: std::sync::atomic::AtomicU64::new(0),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),

@@ -415,3 +415,16 @@ fn stored_deliveries_are_published_dispatched_and_replayable() {
     let status = srv.request(&get("/ready"));
     assert_eq!(status.status, 200, "{}", status.text());
 }
+
+#[test]
+fn a_full_inbox_queue_is_503_with_retry_after_never_2xx() {
+    // A byte budget smaller than one body: nothing fits, so the answer must be 503.
+    let srv = TestServer::from_doc(json!({"ingest": {"webhook_hmac_secret": "secret", "max_queued_bytes": 8}}));
+    let body = br#"{"message":"does not fit"}"#;
+    let sig = format!("X-Signature: {}", hmac_hex(b"secret", &[body]));
+    let r = srv.request(&post_with("/webhook", &[sig], body));
+    assert_refused(&r, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(inbox(&srv, "").is_empty());
+    assert_eq!(srv.app().ingest_queued_bytes.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

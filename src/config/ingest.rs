@@ -123,6 +123,8 @@ pub struct IngestSettings {
     pub store_sync_full: bool,
     /// Store queue bound.
     pub queue: usize,
+    /// Body bytes queued for the store writer at most.
+    pub max_queued_bytes: u64,
     /// Store batch bound.
     pub max_batch: usize,
 }
@@ -228,6 +230,7 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
         ("ingest.max_body_bytes", ingest.max_body_bytes),
         ("ingest.dedup_window_s", ingest.dedup_window_s),
         ("ingest.queue", ingest.queue as u64),
+        ("ingest.max_queued_bytes", ingest.max_queued_bytes),
         ("ingest.max_batch", ingest.max_batch as u64),
     ] {
         if v == 0 {
@@ -250,6 +253,7 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
         store_path: in_data_dir(&loaded.data_dir, &c.store.path),
         store_sync_full: c.store.sync == "full",
         queue: ingest.queue,
+        max_queued_bytes: ingest.max_queued_bytes,
         max_batch: ingest.max_batch,
     }
 }

@@ -349,6 +349,10 @@ pub struct IngestConfig {
     /// Deliveries waiting for the store writer; when full, webhooks are answered 503 with
     /// `Retry-After` (the sender retries) instead of a 2xx for something not stored.
     pub queue: usize,
+    /// Body bytes of deliveries waiting for the store writer, across all connections; past it
+    /// webhooks are answered 503 with `Retry-After`, so the queue's memory stays bounded
+    /// whatever the body sizes.
+    pub max_queued_bytes: u64,
     /// Records the writer commits in one transaction at most.
     pub max_batch: usize,
     /// Comis's `/hooks/webhook`.
@@ -364,7 +368,8 @@ impl Default for IngestConfig {
             max_body_bytes: 1_048_576,
             max_unsigned_body_bytes: 4096,
             webhook_hmac_secret: None,
-            queue: 65_536,
+            queue: 8192,
+            max_queued_bytes: 64 * 1024 * 1024,
             max_batch: 4096,
             hooks: super::channels::HooksConfig::default(),
         }

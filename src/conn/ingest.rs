@@ -3,10 +3,12 @@
 //!
 //! Guarantees: the 2xx of a stored delivery is produced only by the store's acknowledgement,
 //! which comes after the commit (and, with `ingest.ack: durable`, after the sync); a full
-//! store queue or a fail-stopped store is answered 503 with `Retry-After`, never 2xx; refused
+//! store queue (by count, or by `ingest.max_queued_bytes` of bodies) or a fail-stopped store
+//! is answered 503 with `Retry-After`, never 2xx; refused
 //! senders that proved nothing are charged to the per-IP limiter, verified ones never are.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Connection, Cx, InFlight, Phase};
 use crate::app::{App, unix_ms};
@@ -43,10 +45,21 @@ impl Connection {
                     self.finish(cx, &inflight, &limited.to_response());
                     return;
                 }
-                let ack = acknowledgement(Arc::clone(app), cx.reply.clone(), self.token, channel, reply);
+                let bytes = delivery.body.len() as u64;
+                let queued = app.ingest_queued_bytes.fetch_add(bytes, Relaxed) + bytes;
+                if queued > app.settings.ingest.max_queued_bytes {
+                    app.ingest_queued_bytes.fetch_sub(bytes, Relaxed);
+                    app.ingest_stats.rejected(channel, "inbox_full");
+                    app.metrics.reject(Reject::InboxUnavailable);
+                    let error = GatewayError::Overloaded { what: "webhook inbox queue" };
+                    self.finish(cx, &inflight, &error.to_response());
+                    return;
+                }
+                let ack = acknowledgement(Arc::clone(app), cx.reply.clone(), self.token, channel, reply, bytes);
                 match app.store.submit(delivery, ack) {
                     Ok(()) => self.phase = Phase::Waiting(inflight),
                     Err((_, _, e)) => {
+                        app.ingest_queued_bytes.fetch_sub(bytes, Relaxed);
                         let error = store_refusal(&e);
                         app.ingest_stats
                             .rejected(channel, if e == StoreError::Full { "inbox_full" } else { "store_failed" });
@@ -95,8 +108,10 @@ fn acknowledgement(
     token: usize,
     channel: Channel,
     reply: Reply,
+    bytes: u64,
 ) -> crate::store::AckFn {
     Box::new(move |result: Result<Appended, StoreError>| {
+        app.ingest_queued_bytes.fetch_sub(bytes, Relaxed);
         let durability = match app.settings.ingest.ack {
             AckPolicy::Durable => "durable",
             AckPolicy::Buffered { .. } => "buffered",

@@ -11,6 +11,7 @@
 //! cargo run --release --example store_ingest -- --clients 64 --per-client 500 --mode buffered --sync-ms 5
 //! ```
 //!
+//! `--gather-us` sets the group-commit wait (`store.group_commit_wait_us`; 0 by default here).
 //! `--mode` is `durable` (synchronous=FULL), `normal` (durable, the writer's own fdatasync) or
 //! `buffered`. `--dir` picks where the database goes (default: a fresh directory under the
 //! system temp dir, removed afterwards); put it on the disk you want to measure.
@@ -36,12 +37,13 @@ struct Args {
     per_client: usize,
     mode: String,
     sync_ms: u64,
+    gather_us: u64,
     dir: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
-    let mut a = Args { clients: 64, per_client: 200, mode: "durable".into(), sync_ms: 5, dir: None };
+    let mut a = Args { clients: 64, per_client: 200, mode: "durable".into(), sync_ms: 5, gather_us: 0, dir: None };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -50,6 +52,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("mode") => a.mode = p.value()?.string()?,
             Long("sync-ms") => a.sync_ms = p.value()?.parse()?,
             Long("dir") => a.dir = Some(p.value()?.into()),
+            Long("gather-us") => a.gather_us = p.value()?.parse()?,
             _ => return Err(arg.unexpected()),
         }
     }
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         None => (std::env::temp_dir().join(format!("talon-store-ingest-{}", std::process::id())), true),
     };
     let mut opts = StoreOptions::new(dir.join("talon.db"));
+    opts.group_commit_wait = Duration::from_micros(args.gather_us);
     match args.mode.as_str() {
         "durable" => {}
         "normal" => opts.sync_full = false,

@@ -73,6 +73,7 @@ fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Stor
         dedup_window: ingest.dedup_window,
         sync_full: ingest.store_sync_full,
         log: Box::new(move |line: &str| log.event(LogLevel::Error, line, &[])),
+        group_commit_wait: std::time::Duration::from_micros(settings.config.store.group_commit_wait_us),
     };
     let path = ingest.store_path.display().to_string();
     let store =

@@ -77,3 +77,19 @@ fn the_store_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Store>();
 }
+
+#[test]
+fn a_gathering_writer_still_answers_a_lone_sender() {
+    let dir = std::env::temp_dir().join(format!("talon-store-gather-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut opts = options(dir.join("talon.db"));
+    opts.group_commit_wait = std::time::Duration::from_millis(20);
+    let store = Store::open(opts).expect("open");
+    // Each ack makes the writer expect one more write next time; with none coming it must
+    // give up waiting and commit what it has.
+    for i in 0..3 {
+        assert!(matches!(submit(&store, &format!("g{i}")), Ok(Appended::Stored { .. })));
+    }
+    store.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -386,11 +386,15 @@ pub struct StoreConfig {
     /// and the store writer syncs the log itself before acknowledging (`ingest.ack: durable`)
     /// or on its timer (`buffered`). Both keep the acknowledgement promise.
     pub sync: String,
+    /// How long a group commit may wait (µs) for the senders the previous commit just
+    /// answered, so closed-loop senders share one sync instead of taking turns; it never waits
+    /// when the batch already holds as many writes as the last one plus the queue. 0 = never.
+    pub group_commit_wait_us: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { path: "talon.db".into(), sync: "full".into() }
+        Self { path: "talon.db".into(), sync: "full".into(), group_commit_wait_us: 500 }
     }
 }
 

@@ -93,6 +93,7 @@ impl Store {
             max_batch: opts.max_batch.max(1),
             dedup_window_ms: u64::try_from(opts.dedup_window.as_millis()).unwrap_or(u64::MAX),
             durable: opts.ack == AckMode::Durable,
+            gather: opts.group_commit_wait,
         };
         let store = Self {
             tx: RwLock::new(Some(tx)),

@@ -279,6 +279,9 @@ pub struct StoreOptions {
     pub sync_full: bool,
     /// Where errors are reported (they are also visible through [`crate::store::Store::failure`]).
     pub log: LogFn,
+    /// Durable mode: how long a batch may wait for the senders the previous commit answered,
+    /// so closed-loop senders share one sync instead of alternating (`store.group_commit_wait_us`).
+    pub group_commit_wait: Duration,
 }
 
 impl StoreOptions {
@@ -294,6 +297,7 @@ impl StoreOptions {
             dedup_window: Duration::from_secs(86_400),
             sync_full: true,
             log: Box::new(|line| eprintln!("{line}")),
+            group_commit_wait: Duration::ZERO,
         }
     }
 }

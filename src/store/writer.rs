@@ -225,6 +225,9 @@ pub(crate) struct WriterConfig {
     pub(crate) dedup_window_ms: u64,
     /// Durable: each commit is a sync (counted here). Buffered: the sync thread counts.
     pub(crate) durable: bool,
+    /// Durable mode: how long a batch may wait for the senders the last commit just answered
+    /// (see [`gather`]); zero commits at once.
+    pub(crate) gather: Duration,
 }
 
 /// The writer thread's body: runs until every sender is gone and the queue is empty.
@@ -233,6 +236,7 @@ pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg
     let mut next_prune = Instant::now();
     // `recv` hands out what is queued before it reports that the senders are gone, so the
     // loop drains everything accepted before a shutdown.
+    let mut last_answered = 0usize;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < cfg.max_batch {
@@ -241,6 +245,10 @@ pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg
                 Err(_) => break,
             }
         }
+        if cfg.durable && !cfg.gather.is_zero() {
+            gather(rx, &mut batch, last_answered, cfg);
+        }
+        last_answered = batch.len();
         let prune = (cfg.dedup_window_ms > 0 && Instant::now() >= next_prune).then(|| WriteOp::PruneDedup {
             before_ms: crate::app::unix_ms().saturating_sub(cfg.dedup_window_ms),
             limit: PRUNE_LIMIT,
@@ -254,6 +262,26 @@ pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg
     // clean stop leaves nothing unsynced whatever order the other threads stop in.
     if !cfg.durable {
         super::sync::sync_once(backend, shared);
+    }
+}
+
+/// Wait up to `cfg.gather` for the senders the previous commit answered to come back.
+///
+/// Why: with closed-loop senders (each waits for its ack before sending again) and no wait,
+/// the senders split into two groups that take turns, each sync carrying half of them, since
+/// those acked by one sync come back while the next one is already running. Expecting as many
+/// writes as the last batch plus what was queued behind it, and waiting a fraction of a sync
+/// for them, lets one sync carry all of them (PostgreSQL's `commit_delay`). It never waits
+/// when the batch already holds that many, and never longer than `cfg.gather`.
+fn gather(rx: &Receiver<Op>, batch: &mut Vec<Op>, last_answered: usize, cfg: &WriterConfig) {
+    let expected = last_answered.saturating_add(rx.len()).min(cfg.max_batch);
+    let deadline = Instant::now() + cfg.gather;
+    while batch.len() < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
     }
 }
 

@@ -289,6 +289,14 @@ fn lark_unsigned_challenge_signed_events() {
     assert_duplicate(&srv.request(&post_with("/webhook/lark", &headers, body.as_bytes())));
     // The same event without its signature is refused.
     assert_refused(&srv.request(&post_with("/webhook/lark", &[], body.as_bytes())), 401);
+    // Unsigned bodies that do not decrypt, or decrypt to something else, get the same answer:
+    // no padding oracle on the Encrypt Key.
+    let garbage = json!({"encrypt": base64::engine::general_purpose::STANDARD.encode([9u8; 48])}).to_string();
+    let other = json!({"encrypt": lark_encrypt(b"{\"x\":1}")}).to_string();
+    let a = srv.request(&post_with("/webhook/lark", &[], garbage.as_bytes()));
+    let b = srv.request(&post_with("/webhook/lark", &[], other.as_bytes()));
+    assert_refused(&a, 401);
+    assert_eq!((a.status, a.body.clone()), (b.status, b.body.clone()));
     assert_eq!(inbox(&srv, "channel=lark").len(), 1);
 }
 
@@ -353,7 +361,18 @@ fn unsigned_deliveries_need_a_webhook_token_unless_the_gateway_is_open() {
     let reader = "Authorization: Bearer tln-reader-5e2a9c7f1b3d4e6a8c0f2b4d6e8a0c1e".to_string();
     assert_refused(&guarded.request(&post_with("/webhook", &[reader], body(1).as_bytes())), 401);
     let hooks = "Authorization: Bearer tln-webhook-0c4f1a9e7d3b5c2a8e6f0d1b3a5c7e9f".to_string();
-    assert_stored(&guarded.request(&post_with("/webhook", &[hooks], body(1).as_bytes())));
+    assert_stored(&guarded.request(&post_with("/webhook", std::slice::from_ref(&hooks), body(1).as_bytes())));
+
+    // Wrong tokens count toward the failed-auth lockout; once locked out, even the right one is refused.
+    let locking = TestServer::from_doc(json!({"gateway": {
+        "auth_rate_limit": {"max_attempts": 2, "window_ms": 60000, "lockout_ms": 60000},
+        "tokens": [{"id": "hooks", "secret": "tln-webhook-0c4f1a9e7d3b5c2a8e6f0d1b3a5c7e9f", "scopes": ["webhook"]}]
+    }}));
+    let bad = "Authorization: Bearer tln-wrong-00000000000000000000000000000000".to_string();
+    for _ in 0..2 {
+        assert_refused(&locking.request(&post_with("/webhook", std::slice::from_ref(&bad), body(2).as_bytes())), 401);
+    }
+    assert_refused(&locking.request(&post_with("/webhook", &[hooks], body(2).as_bytes())), 401);
 }
 
 #[test]

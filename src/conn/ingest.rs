@@ -26,7 +26,7 @@ impl Connection {
     pub(super) fn ingest(&mut self, cx: &mut Cx<'_>, mut inflight: Box<InFlight>, channel: Channel) {
         let app = cx.app;
         let body = std::mem::take(&mut inflight.body);
-        let unsigned = || unsigned_sender(app, &inflight);
+        let unsigned = || unsigned_sender(app, &inflight, cx.now);
         let decision = decide(&app.settings.ingest, channel, &inflight.head, body, unix_ms(), &unsigned);
         match decision {
             Decision::Respond(response) => {
@@ -83,14 +83,27 @@ impl Connection {
     }
 }
 
-/// Who is sending to an endpoint with no secret configured.
-fn unsigned_sender(app: &App, inflight: &InFlight) -> Unsigned {
+/// Who is sending to an endpoint with no secret configured. A wrong token counts toward the
+/// failed-authentication lockout like on every other guarded route, and a locked-out client
+/// is refused even with a good one.
+fn unsigned_sender(app: &App, inflight: &InFlight, now: std::time::Instant) -> Unsigned {
+    let client = inflight.admitted.client_ip;
+    let exempt = app.settings.auth_rate_limit.exempt_loopback && inflight.admitted.local;
+    if !exempt && matches!(app.auth_limiter.lock().check(client, now), Verdict::Deny { .. }) {
+        return Unsigned::Refused;
+    }
     match app.settings.auth.authenticate(&inflight.head, inflight.admitted.local) {
         AuthOutcome::Granted { identity, scopes } if scopes.satisfies(Scope::Webhook) => {
             // "open" and "loopback" are granted because no token exists, not because one was shown.
             if identity == "open" || identity == "loopback" { Unsigned::Open } else { Unsigned::Token }
         }
-        AuthOutcome::Granted { .. } | AuthOutcome::Missing | AuthOutcome::Invalid => Unsigned::Refused,
+        AuthOutcome::Invalid => {
+            if !exempt {
+                let _ = app.auth_limiter.lock().record_failure(client, now);
+            }
+            Unsigned::Refused
+        }
+        AuthOutcome::Granted { .. } | AuthOutcome::Missing => Unsigned::Refused,
     }
 }
 

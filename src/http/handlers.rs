@@ -51,7 +51,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
                 "version": env!("CARGO_PKG_VERSION"),
                 "gateway_version": env!("CARGO_PKG_VERSION"),
                 "protocol": 1,
-                "compiled_channels": [],
+                "compiled_channels": crate::webhook::Channel::NATIVE.map(crate::webhook::Channel::name),
             }),
         ),
         RouteId::Metrics => {

@@ -3,7 +3,8 @@
 //!
 //! Guarantees:
 //! - **Group commit.** The thread blocks for the first queued write, then takes every write
-//!   already waiting (up to `max_batch`) without waiting for more, applies them as ONE
+//!   already waiting (up to `max_batch`); in durable mode it may wait up to `gather` for the
+//!   senders the previous commit answered (see [`gather`]), then applies them as ONE
 //!   transaction ([`Backend::apply`]) and only then answers their callbacks, in queue order.
 //!   While it commits and syncs, new writes fill the bounded queue: that queue is the second
 //!   buffer of the double buffer.

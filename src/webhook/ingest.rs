@@ -152,12 +152,19 @@ fn lark_delivery(scheme: Scheme<'_>, head: &RequestHead, body: Vec<u8>, now_ms: 
         }
     }
     let plain = match encrypt_key {
-        Some(key) => match encrypted_payload(&body) {
-            Some(encrypt) => match lark::decrypt(encrypt.as_bytes(), key) {
-                Ok(p) => p,
-                Err(e) => return refuse(GatewayError::WebhookBody(format!("cannot decrypt: {e:?}")), e.code(), true),
-            },
-            None => return refuse(GatewayError::WebhookBody("expected {\"encrypt\": ...}".into()), "bad_body", true),
+        Some(key) => match encrypted_payload(&body).map(|e| lark::decrypt(e.as_bytes(), key)) {
+            Some(Ok(p)) => p,
+            // A verified sender may learn why its body is unusable. An unsigned one must not:
+            // telling bad padding from a bad token would be a padding oracle on the key.
+            Some(Err(e)) if signed => {
+                return refuse(GatewayError::WebhookBody(format!("cannot decrypt: {}", e.code())), e.code(), false);
+            }
+            None if signed => {
+                return refuse(GatewayError::WebhookBody("expected {\"encrypt\": ...}".into()), "bad_body", false);
+            }
+            Some(Err(_)) | None => {
+                return refuse(GatewayError::WebhookSignature(VerifyError::Mismatch), "token_mismatch", true);
+            }
         },
         None => body.clone(),
     };

@@ -78,7 +78,10 @@ fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Stor
     let path = ingest.store_path.display().to_string();
     let store =
         Store::open(options).map_err(|e| std::io::Error::other(format!("cannot open the store at {path}: {e}")))?;
-    let resumed = store.resume_unfinished().map_err(|e| std::io::Error::other(format!("store {path}: {e}")))?;
+    let window_ms = u64::try_from(ingest.resume_window.as_millis()).unwrap_or(u64::MAX);
+    let resumed = store
+        .resume_dispatched_since(crate::app::unix_ms().saturating_sub(window_ms))
+        .map_err(|e| std::io::Error::other(format!("store {path}: {e}")))?;
     logger.event(LogLevel::Info, "store open", &[("path", Field::Str(&path)), ("resumed", Field::U64(resumed))]);
     Ok(store)
 }
@@ -136,9 +139,10 @@ impl Server {
             let _ = r.join();
         }
         self.app.pool.shutdown();
-        // Every delivery the reactors handed over is committed and acknowledged before exit.
-        self.app.store.shutdown();
+        // The dispatcher first: its last state changes must reach a store that still writes.
+        // Then every delivery the reactors handed over is committed and acknowledged.
         self.app.dispatcher.stop();
+        self.app.store.shutdown();
         self.app.logger.event(LogLevel::Info, "stopped", &[]);
         self.app.logger.shutdown();
     }

@@ -38,6 +38,16 @@ pub enum AuthOutcome {
     Invalid,
 }
 
+impl AuthOutcome {
+    /// Granted because a configured token with `scope` was shown, not because the gateway is
+    /// open (`loopback` / `open` grants exist only while no token is configured).
+    #[must_use]
+    pub fn token_grants(&self, scope: Scope) -> bool {
+        matches!(self, Self::Granted { identity, scopes }
+            if scopes.satisfies(scope) && identity != "open" && identity != "loopback")
+    }
+}
+
 /// How requests are authenticated, fixed at start.
 #[derive(Debug, Clone, Default)]
 pub struct AuthPolicy {

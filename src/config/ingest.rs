@@ -127,6 +127,8 @@ pub struct IngestSettings {
     pub max_queued_bytes: u64,
     /// Store batch bound.
     pub max_batch: usize,
+    /// Unacknowledged dispatches younger than this are dispatched again at start.
+    pub resume_window: Duration,
 }
 
 impl IngestSettings {
@@ -255,6 +257,7 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
         queue: ingest.queue,
         max_queued_bytes: ingest.max_queued_bytes,
         max_batch: ingest.max_batch,
+        resume_window: Duration::from_secs(ingest.resume_window_s),
     }
 }
 

@@ -355,6 +355,11 @@ pub struct IngestConfig {
     pub max_queued_bytes: u64,
     /// Records the writer commits in one transaction at most.
     pub max_batch: usize,
+    /// At start, deliveries dispatched (published) within this many seconds and never
+    /// acknowledged (`inbox.ack`) are dispatched again; older ones stay `dispatched`, listed
+    /// and replayable, so a consumer that never acknowledges does not get the whole history
+    /// again at every start.
+    pub resume_window_s: u64,
     /// Comis's `/hooks/webhook`.
     pub hooks: super::channels::HooksConfig,
 }
@@ -371,6 +376,7 @@ impl Default for IngestConfig {
             queue: 8192,
             max_queued_bytes: 64 * 1024 * 1024,
             max_batch: 4096,
+            resume_window_s: 3600,
             hooks: super::channels::HooksConfig::default(),
         }
     }

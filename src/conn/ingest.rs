@@ -93,10 +93,8 @@ fn unsigned_sender(app: &App, inflight: &InFlight, now: std::time::Instant) -> U
         return Unsigned::Refused;
     }
     match app.settings.auth.authenticate(&inflight.head, inflight.admitted.local) {
-        AuthOutcome::Granted { identity, scopes } if scopes.satisfies(Scope::Webhook) => {
-            // "open" and "loopback" are granted because no token exists, not because one was shown.
-            if identity == "open" || identity == "loopback" { Unsigned::Open } else { Unsigned::Token }
-        }
+        outcome if outcome.token_grants(Scope::Webhook) => Unsigned::Token,
+        AuthOutcome::Granted { scopes, .. } if scopes.satisfies(Scope::Webhook) => Unsigned::Open,
         AuthOutcome::Invalid => {
             if !exempt {
                 let _ = app.auth_limiter.lock().record_failure(client, now);

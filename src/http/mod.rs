@@ -101,7 +101,9 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
     // Content-Length before a byte of an oversized or unsigned-and-large body is read.
     let mut body_cap = None;
     if let Execution::Ingest(channel) = spec.execution {
-        match crate::webhook::ingest::body_cap(&s.ingest, channel, head) {
+        // On an endpoint without a secret only a real webhook-scope token earns the large cap.
+        let token_ok = || s.auth.authenticate(head, local).token_grants(crate::auth::Scope::Webhook);
+        match crate::webhook::ingest::body_cap(&s.ingest, channel, head, &token_ok) {
             Ok(cap) => body_cap = Some(cap),
             Err(e) => return refuse(spec.id, e, None),
         }

@@ -45,7 +45,8 @@ pub enum RouteId {
     LogsRecent,
     /// `POST /debug/publish` (debug routes only): publish test events, for the fan-out bench.
     DebugPublish,
-    /// `POST /webhook`, `/webhook/<channel>`, `/telegram`, `/slack/events` (and WhatsApp's GET handshake).
+    /// `POST /webhook`, `/webhook/<channel>`, Human's legacy `/telegram`, `/slack/events`,
+    /// `/discord`, `/line`, `/lark`, `/whatsapp` (and WhatsApp's GET handshake).
     Webhook,
     /// `POST /hooks/webhook` (Comis).
     Hooks,
@@ -232,6 +233,10 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/hooks/webhook" => webhook(Channel::Hooks, RouteId::Hooks),
         "/telegram" => webhook(Channel::Telegram, RouteId::Webhook),
         "/slack/events" => webhook(Channel::Slack, RouteId::Webhook),
+        "/discord" => webhook(Channel::Discord, RouteId::Webhook),
+        "/line" => webhook(Channel::Line, RouteId::Webhook),
+        "/lark" => webhook(Channel::Lark, RouteId::Webhook),
+        "/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
         "/webhook/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
         "/api/inbox" => guarded(RouteId::Inbox, Scope::Admin, Execution::Worker),
         _ if path.starts_with("/webhook/") => {

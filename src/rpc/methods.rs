@@ -384,6 +384,13 @@ struct ReplayParams {
     id: i64,
 }
 
+pub(super) fn inbox_ack(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let raw = raw.filter(|r| r.get() != "null").ok_or_else(|| GatewayError::InvalidParams("missing params".into()))?;
+    let p: crate::webhook::inbox::AckParams =
+        serde_json::from_str(raw.get()).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+    Ok(to_vec(&crate::webhook::inbox::ack(ctx.app, p)?))
+}
+
 pub(super) fn inbox_replay(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     if raw.is_none_or(|r| r.get() == "null") {
         return Err(GatewayError::InvalidParams("missing field `id`".into()));

@@ -78,6 +78,7 @@ pub static METHODS: &[Method] = &[
     m("activity.recent", Some(Scope::Rpc), Exec::Inline, methods::activity_recent),
     m("inbox.list", Some(Scope::Admin), Exec::Worker, methods::inbox_list),
     m("inbox.replay", Some(Scope::Admin), Exec::Worker, methods::inbox_replay),
+    m("inbox.ack", Some(Scope::Rpc), Exec::Worker, methods::inbox_ack),
 ];
 
 /// Find a method by its wire name.

@@ -42,8 +42,12 @@ pub enum WriteOp<'a> {
         /// Row.
         id: i64,
     },
-    /// Every `dispatched` row back to `received` (at start, after a crash or a stop).
-    ResumeUnfinished,
+    /// Every `dispatched` row last changed at or after `since_ms` back to `received` (at start,
+    /// after a crash or a stop). Older ones stay `dispatched` (still listed and replayable).
+    ResumeUnfinished {
+        /// Oldest `updated_ms` resumed.
+        since_ms: u64,
+    },
     /// Insert or replace a key.
     KvPut {
         /// Key.

@@ -36,7 +36,9 @@ pub type DoneFn<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 
 /// The store.
 pub struct Store {
-    tx: RwLock<Option<Sender<Op>>>,
+    /// Boxed ops: the channel's ring of slots is allocated and touched whole at start, so
+    /// a slot must be small (16 bytes, not a whole `Op`: 8192 slots are 128 KiB, not ~1 MiB).
+    tx: RwLock<Option<Sender<Box<Op>>>>,
     backend: Arc<dyn Backend>,
     shared: Arc<Shared>,
     threads: Mutex<Threads>,
@@ -87,7 +89,7 @@ impl Store {
     /// A thread cannot start.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Self, StoreError> {
         let capacity = opts.queue_capacity.max(1);
-        let (tx, rx) = bounded::<Op>(capacity);
+        let (tx, rx) = bounded::<Box<Op>>(capacity);
         let shared = Arc::new(Shared::new(opts.log));
         let cfg = WriterConfig {
             max_batch: opts.max_batch.max(1),
@@ -135,14 +137,14 @@ impl Store {
         }
         let sent = match self.tx.read().as_ref() {
             None => return Err((delivery, ack, StoreError::Closed)),
-            Some(tx) => tx.try_send(Op::Append { delivery, ack: Reply::new(ack) }),
+            Some(tx) => tx.try_send(Box::new(Op::Append { delivery, ack: Reply::new(ack) })),
         };
         let (op, err) = match sent {
             Ok(()) => return Ok(()),
             Err(TrySendError::Full(op)) => (op, StoreError::Full),
             Err(TrySendError::Disconnected(op)) => (op, StoreError::Closed),
         };
-        match op {
+        match *op {
             Op::Append { delivery, ack } => Err((delivery, ack.into_callback(), err)),
             // Only an Append was sent; answer anything else rather than lose it.
             other => {
@@ -160,10 +162,10 @@ impl Store {
         // The guard is gone before any callback runs: a callback may call back into the store.
         let refused = match self.tx.read().as_ref() {
             None => Some((op, StoreError::Closed)),
-            Some(tx) => match tx.try_send(op) {
+            Some(tx) => match tx.try_send(Box::new(op)) {
                 Ok(()) => None,
-                Err(TrySendError::Full(op)) => Some((op, StoreError::Full)),
-                Err(TrySendError::Disconnected(op)) => Some((op, StoreError::Closed)),
+                Err(TrySendError::Full(op)) => Some((*op, StoreError::Full)),
+                Err(TrySendError::Disconnected(op)) => Some((*op, StoreError::Closed)),
             },
         };
         if let Some((op, err)) = refused {
@@ -185,10 +187,10 @@ impl Store {
             // Re-taken each step, so that a shutdown waiting for the write side gets in.
             let sent = match self.tx.read().as_ref() {
                 None => Err((op, StoreError::Closed)),
-                Some(tx) => match tx.send_timeout(op, BLOCKING_SEND_STEP) {
+                Some(tx) => match tx.send_timeout(Box::new(op), BLOCKING_SEND_STEP) {
                     Ok(()) => Ok(None),
-                    Err(SendTimeoutError::Timeout(back)) => Ok(Some(back)),
-                    Err(SendTimeoutError::Disconnected(back)) => Err((back, StoreError::Closed)),
+                    Err(SendTimeoutError::Timeout(back)) => Ok(Some(*back)),
+                    Err(SendTimeoutError::Disconnected(back)) => Err((*back, StoreError::Closed)),
                 },
             };
             match sent {
@@ -249,8 +251,19 @@ impl Store {
     /// # Errors
     /// The store failed or closed.
     pub fn resume_unfinished(&self) -> Result<u64, StoreError> {
+        self.resume_dispatched_since(0)
+    }
+
+    /// Like [`Store::resume_unfinished`], but only rows dispatched at or after `since_ms`
+    /// (Unix ms): a consumer that never acknowledges must not get the whole history again at
+    /// every start.
+    ///
+    /// # Errors
+    /// The store failed or closed.
+    pub fn resume_dispatched_since(&self, since_ms: u64) -> Result<u64, StoreError> {
         let (tx, rx) = bounded(1);
         self.enqueue_blocking(Op::Resume {
+            since_ms,
             done: Reply::new(Box::new(move |r| {
                 let _ = tx.send(r);
             })),

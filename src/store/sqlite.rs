@@ -229,9 +229,11 @@ fn apply_one(tx: &Connection, op: &WriteOp<'_>, now: i64) -> rusqlite::Result<Ou
                 .execute(params![now, id])?;
             Outcome::Replayed(if n == 0 { None } else { get_inbox(tx, id)? })
         }
-        WriteOp::ResumeUnfinished => Outcome::Changed(
-            tx.prepare_cached("UPDATE inbox SET state = 'received', updated_ms = ?1 WHERE state = 'dispatched'")?
-                .execute(params![now])? as u64,
+        WriteOp::ResumeUnfinished { since_ms } => Outcome::Changed(
+            tx.prepare_cached(
+                "UPDATE inbox SET state = 'received', updated_ms = ?1 WHERE state = 'dispatched' AND updated_ms >= ?2",
+            )?
+            .execute(params![now, i64::try_from(since_ms).unwrap_or(i64::MAX)])? as u64,
         ),
         WriteOp::KvPut { key, value } => {
             tx.prepare_cached(

@@ -74,7 +74,7 @@ pub(crate) enum Op {
     Append { delivery: NewDelivery, ack: Reply<Appended> },
     SetState { ids: Vec<i64>, state: InboxState, error: Option<String> },
     Replay { id: i64, done: Reply<InboxEntry> },
-    Resume { done: Reply<u64> },
+    Resume { since_ms: u64, done: Reply<u64> },
     KvPut { key: String, value: Vec<u8>, done: Reply<()> },
     OutboxEnqueue { message: NewOutbound, done: Reply<i64> },
     OutboxSetState { id: i64, state: OutboxState, next_attempt_ms: u64, error: Option<String>, done: Reply<()> },
@@ -86,7 +86,7 @@ impl Op {
             Self::Append { delivery, .. } => WriteOp::Append { delivery, dedup_window_ms },
             Self::SetState { ids, state, error } => WriteOp::SetState { ids, state: *state, error: error.as_deref() },
             Self::Replay { id, .. } => WriteOp::Replay { id: *id },
-            Self::Resume { .. } => WriteOp::ResumeUnfinished,
+            Self::Resume { since_ms, .. } => WriteOp::ResumeUnfinished { since_ms: *since_ms },
             Self::KvPut { key, value, .. } => WriteOp::KvPut { key, value },
             Self::OutboxEnqueue { message, .. } => WriteOp::OutboxEnqueue { message },
             Self::OutboxSetState { id, state, next_attempt_ms, error, .. } => WriteOp::OutboxSetState {
@@ -111,7 +111,7 @@ impl Op {
                 false
             }
             Self::Replay { done, .. } => done.send(Err(err)),
-            Self::Resume { done } => done.send(Err(err)),
+            Self::Resume { done, .. } => done.send(Err(err)),
             Self::KvPut { done, .. } | Self::OutboxSetState { done, .. } => done.send(Err(err)),
             Self::OutboxEnqueue { done, .. } => done.send(Err(err)),
         };
@@ -124,7 +124,7 @@ impl Op {
             (Self::Append { ack, .. }, Outcome::Appended(a)) => ack.send(Ok(a)),
             (Self::SetState { .. }, Outcome::Changed(_)) => false,
             (Self::Replay { done, .. }, Outcome::Replayed(entry)) => done.send(entry.ok_or(StoreError::NotFound)),
-            (Self::Resume { done }, Outcome::Changed(n)) => done.send(Ok(n)),
+            (Self::Resume { done, .. }, Outcome::Changed(n)) => done.send(Ok(n)),
             (Self::KvPut { done, .. }, Outcome::Put) => done.send(Ok(())),
             (Self::OutboxEnqueue { done, .. }, Outcome::Enqueued(id)) => done.send(Ok(id)),
             (Self::OutboxSetState { done, .. }, Outcome::Changed(n)) => {
@@ -232,17 +232,17 @@ pub(crate) struct WriterConfig {
 }
 
 /// The writer thread's body: runs until every sender is gone and the queue is empty.
-pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg: &WriterConfig) {
+pub(crate) fn run(rx: &Receiver<Box<Op>>, backend: &dyn Backend, shared: &Shared, cfg: &WriterConfig) {
     let mut batch: Vec<Op> = Vec::with_capacity(cfg.max_batch.min(4096));
     let mut next_prune = Instant::now();
     // `recv` hands out what is queued before it reports that the senders are gone, so the
     // loop drains everything accepted before a shutdown.
     let mut last_answered = 0usize;
     while let Ok(first) = rx.recv() {
-        batch.push(first);
+        batch.push(*first);
         while batch.len() < cfg.max_batch {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) => batch.push(*op),
                 Err(_) => break,
             }
         }
@@ -274,13 +274,13 @@ pub(crate) fn run(rx: &Receiver<Op>, backend: &dyn Backend, shared: &Shared, cfg
 /// writes as the last batch plus what was queued behind it, and waiting a fraction of a sync
 /// for them, lets one sync carry all of them (PostgreSQL's `commit_delay`). It never waits
 /// when the batch already holds that many, and never longer than `cfg.gather`.
-fn gather(rx: &Receiver<Op>, batch: &mut Vec<Op>, last_answered: usize, cfg: &WriterConfig) {
+fn gather(rx: &Receiver<Box<Op>>, batch: &mut Vec<Op>, last_answered: usize, cfg: &WriterConfig) {
     let expected = last_answered.saturating_add(rx.len()).min(cfg.max_batch);
     let deadline = Instant::now() + cfg.gather;
     while batch.len() < expected {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(op) => batch.push(op),
+            Ok(op) => batch.push(*op),
             Err(_) => break,
         }
     }

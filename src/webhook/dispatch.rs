@@ -5,9 +5,10 @@
 //!
 //! Guarantees: it never blocks an acknowledgement (it reads through the store's read
 //! connection and writes states through the writer queue); nothing is skipped, because it
-//! works from the store, not from notifications: a doorbell only saves it the poll interval,
-//! and a replayed delivery (moved back to `received`, possibly behind the cursor) makes it scan
-//! from the start again. At start every unfinished delivery (`received`, or `dispatched` but
+//! works from the store, not from notifications: a doorbell only saves it the poll interval.
+//! A replayed delivery (moved back to `received` behind the cursor) is named to it by id and
+//! dispatched from there; the cursor never moves back, so rows whose `dispatched` state is
+//! still queued in the writer are never read (and published) a second time. At start every unfinished delivery (`received`, or `dispatched` but
 //! not `done`/`failed` when the process stopped) is dispatched again: consumers see a delivery
 //! at least once and tell repeats apart by `inboxId`.
 
@@ -38,7 +39,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Dispatcher {
     doorbell: Sender<()>,
     bell: Receiver<()>,
-    rescan: Arc<AtomicBool>,
+    replays: Replays,
     stop: Arc<AtomicBool>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
@@ -48,9 +49,9 @@ impl Default for Dispatcher {
         // One pending ring is enough: the thread reads everything waiting when it wakes.
         let (doorbell, bell) = bounded(1);
         Self {
+            replays: Replays { ids: Arc::new(Mutex::new(Vec::new())), doorbell: doorbell.clone() },
             doorbell,
             bell,
-            rescan: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
             handle: Mutex::new(None),
         }
@@ -64,11 +65,11 @@ impl Dispatcher {
     /// The thread could not be spawned.
     pub fn start(&self, app: Weak<App>) -> std::io::Result<()> {
         let bell = self.bell.clone();
-        let rescan = Arc::clone(&self.rescan);
+        let replays = Arc::clone(&self.replays.ids);
         let stop = Arc::clone(&self.stop);
         let handle = std::thread::Builder::new()
             .name("talon-dispatch".into())
-            .spawn(move || run(&app, &bell, &rescan, &stop))?;
+            .spawn(move || run(&app, &bell, &replays, &stop))?;
         *self.handle.lock() = Some(handle);
         Ok(())
     }
@@ -78,10 +79,10 @@ impl Dispatcher {
         let _ = self.doorbell.try_send(());
     }
 
-    /// A delivery went back to `received` (replay): look from the start again.
-    pub fn rescan(&self) {
-        self.rescan.store(true, Ordering::Release);
-        self.ring();
+    /// Where replayed ids are announced; cheap to clone into a store callback.
+    #[must_use]
+    pub fn replays(&self) -> Replays {
+        self.replays.clone()
     }
 
     /// Stop after the current round and join the thread.
@@ -94,13 +95,37 @@ impl Dispatcher {
     }
 }
 
-fn run(app: &Weak<App>, bell: &Receiver<()>, rescan: &AtomicBool, stop: &AtomicBool) {
+/// Announces deliveries a replay moved back to `received`.
+#[derive(Debug, Clone)]
+pub struct Replays {
+    ids: Arc<Mutex<Vec<i64>>>,
+    doorbell: Sender<()>,
+}
+
+impl Replays {
+    /// Delivery `id` is `received` again (its replay is committed). Never blocks, so it may
+    /// run on the store writer thread.
+    pub fn announce(&self, id: i64) {
+        self.ids.lock().push(id);
+        let _ = self.doorbell.try_send(());
+    }
+}
+
+fn run(app: &Weak<App>, bell: &Receiver<()>, replays: &Mutex<Vec<i64>>, stop: &AtomicBool) {
     let mut cursor = 0i64;
     while !stop.load(Ordering::Acquire) {
-        if rescan.swap(false, Ordering::AcqRel) {
-            cursor = 0;
-        }
         let Some(app) = app.upgrade() else { return };
+        let replayed = std::mem::take(&mut *replays.lock());
+        if !replayed.is_empty() {
+            let again: Vec<InboxEntry> = replayed
+                .into_iter()
+                .filter_map(|id| app.store.get(id).ok())
+                // Ids past the cursor are the cursor's to find; taking them here too would
+                // publish them twice.
+                .filter(|e| e.id <= cursor && e.state == InboxState::Received)
+                .collect();
+            dispatch(&app, again);
+        }
         let batch = match app.store.received_after(cursor, BATCH) {
             Ok(b) => b,
             Err(e) => {
@@ -135,7 +160,16 @@ fn dispatch(app: &App, batch: Vec<InboxEntry>) {
         };
         let content_type = entry.headers.get("content-type").and_then(serde_json::Value::as_str);
         let plain = plaintext(app, channel, &entry.body);
-        match normalize(channel, content_type, &plain) {
+        // A Standard Webhooks delivery (named by `webhook-id`) is any payload, not Comis's schema.
+        let standard = channel == Channel::Hooks && entry.headers.get(super::standard::ID_HEADER).is_some();
+        let shape = if standard { Channel::Generic } else { channel };
+        let normalized = normalize(shape, content_type, &plain).map(|mut messages| {
+            for m in &mut messages {
+                m.channel = channel.name();
+            }
+            messages
+        });
+        match normalized {
             Ok(messages) => {
                 for (index, m) in messages.iter().enumerate() {
                     let payload = json!({

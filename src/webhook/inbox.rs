@@ -107,21 +107,57 @@ pub fn get(app: &App, id: i64) -> Result<Value, GatewayError> {
 /// No such entry, the store failed, or the writer did not answer in time.
 pub fn replay(app: &App, id: i64) -> Result<Value, GatewayError> {
     let (tx, rx) = crossbeam_channel::bounded(1);
+    let replays = app.dispatcher.replays();
     app.store.replay(
         id,
         Box::new(move |r| {
+            // Announced here, not by the waiting caller: a replay that outlasts the wait
+            // below still commits, and must still be dispatched.
+            if let Ok(entry) = &r {
+                replays.announce(entry.id);
+            }
             let _ = tx.send(r);
         }),
     );
     match rx.recv_timeout(REPLAY_WAIT) {
-        Ok(Ok(entry)) => {
-            app.dispatcher.rescan();
-            Ok(json!({ "ok": true, "entry": entry_json(&entry, false) }))
-        }
+        Ok(Ok(entry)) => Ok(json!({ "ok": true, "entry": entry_json(&entry, false) })),
         Ok(Err(StoreError::NotFound)) => Err(GatewayError::InboxEntryNotFound(id)),
         Ok(Err(e)) => Err(store_error(e)),
         Err(_) => Err(GatewayError::Overloaded { what: "store writer" }),
     }
+}
+
+/// Most ids one `inbox.ack` may name.
+pub const MAX_ACK_IDS: usize = 1000;
+
+/// A consumer's verdict on deliveries it was given: `done` or `failed` (with a reason).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckParams {
+    /// Inbox ids.
+    pub ids: Vec<i64>,
+    /// `done` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Record a consumer's verdict. The change goes through the store writer like every write;
+/// until it commits, a restart may dispatch the deliveries again (at least once).
+///
+/// # Errors
+/// No ids, too many, or a state other than `done` / `failed`.
+pub fn ack(app: &App, p: AckParams) -> Result<Value, GatewayError> {
+    let state = match InboxState::parse(&p.state) {
+        Some(s @ (InboxState::Done | InboxState::Failed)) => s,
+        _ => return Err(GatewayError::InvalidParams("state must be \"done\" or \"failed\"".into())),
+    };
+    if p.ids.is_empty() || p.ids.len() > MAX_ACK_IDS {
+        return Err(GatewayError::InvalidParams(format!("ids must hold 1 to {MAX_ACK_IDS} inbox ids")));
+    }
+    let count = p.ids.len();
+    app.store.set_state(p.ids, state, p.error);
+    Ok(json!({ "ok": true, "count": count, "state": state.as_str() }))
 }
 
 fn store_error(e: StoreError) -> GatewayError {

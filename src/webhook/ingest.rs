@@ -42,6 +42,8 @@ pub enum Reply {
     Standard,
     /// Discord wants an interaction response: type 5 (deferred; the agent answers later).
     DiscordDeferred,
+    /// A Discord autocomplete request: type 8 with no choices (the only answer it accepts).
+    DiscordAutocomplete,
 }
 
 /// Who sent a request that needs no signature.
@@ -113,17 +115,23 @@ pub fn decide(
         }
     }
     let content_type = head.header_str("content-type");
-    match classify(channel, content_type, &body) {
+    // The Standard Webhooks preset takes any payload (`{"type", "timestamp", "data"}` by
+    // convention); Comis's `{event, source, data}` schema applies only to Comis's own HMAC.
+    let standard = matches!(scheme, Scheme::Hooks(h) if h.standard_secret.is_some());
+    let shape = if standard { Channel::Generic } else { channel };
+    match classify(shape, content_type, &body) {
         Ok(Classified::Deliver { delivery_id }) => {
             // Standard Webhooks names each message (`webhook-id`, covered by the signature) and
             // keeps the name across retries: that is the dedup key, not the body.
-            let delivery_id = match scheme {
-                Scheme::Hooks(h) if h.standard_secret.is_some() => {
-                    head.header_str(super::standard::ID_HEADER).map_or(delivery_id, super::delivery::bounded_id)
-                }
+            let delivery_id = match head.header_str(super::standard::ID_HEADER) {
+                Some(id) if standard => super::delivery::bounded_id(id),
                 _ => delivery_id,
             };
-            let reply = if channel == Channel::Discord { Reply::DiscordDeferred } else { Reply::Standard };
+            let reply = match channel {
+                Channel::Discord if discord_type(&body) == Some(DISCORD_AUTOCOMPLETE) => Reply::DiscordAutocomplete,
+                Channel::Discord => Reply::DiscordDeferred,
+                _ => Reply::Standard,
+            };
             Decision::Store { delivery: delivery(channel, head, delivery_id, body, now_ms), reply, verified }
         }
         Ok(Classified::SlackChallenge { challenge }) => challenge_reply(&challenge),
@@ -133,8 +141,21 @@ pub fn decide(
         Ok(Classified::LarkChallenge { .. }) => {
             refuse(GatewayError::WebhookBody("a Lark challenge on another channel".into()), "bad_body", false)
         }
-        Err(e) => body_refusal(e),
+        Err(e) => body_refusal(e, !verified),
     }
+}
+
+/// Discord's interaction type 4: an autocomplete request, which only accepts a type 8 answer.
+const DISCORD_AUTOCOMPLETE: u64 = 4;
+
+/// The `type` of a Discord interaction (already verified and classified).
+fn discord_type(body: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Interaction {
+        #[serde(rename = "type")]
+        kind: u64,
+    }
+    serde_json::from_slice::<Interaction>(body).ok().map(|i| i.kind)
 }
 
 /// Lark: with an Encrypt Key, events are signed (`X-Lark-Signature`) and encrypted, and the
@@ -169,7 +190,7 @@ fn lark_delivery(scheme: Scheme<'_>, head: &RequestHead, body: Vec<u8>, now_ms: 
         None => body.clone(),
     };
     let token_ok = |given: Option<&str>| match (verification_token, given) {
-        (Some(expected), Some(given)) => constant_time_eq(expected, given.as_bytes()),
+        (Some(expected), Some(given)) => secrets_equal(expected, given.as_bytes()),
         // Proving the Encrypt Key (the body decrypted) is enough when no token is configured.
         (None, _) => encrypt_key.is_some(),
         (Some(_), None) => false,
@@ -202,7 +223,7 @@ fn lark_delivery(scheme: Scheme<'_>, head: &RequestHead, body: Vec<u8>, now_ms: 
             (None, _) | (Some(_), false) => {
                 refuse(GatewayError::WebhookSignature(VerifyError::Mismatch), "token_mismatch", true)
             }
-            (Some(_), true) => body_refusal(e),
+            (Some(_), true) => body_refusal(e, false),
         },
     }
 }
@@ -245,7 +266,7 @@ fn whatsapp_handshake(settings: &IngestSettings, head: &RequestHead) -> Decision
         );
     };
     match expected {
-        Some(expected) if mode == b"subscribe" && constant_time_eq(expected, &token) => {
+        Some(expected) if mode == b"subscribe" && secrets_equal(expected, &token) => {
             Decision::Respond(Response::new(200, "text/plain; charset=utf-8", challenge))
         }
         None => refuse(
@@ -255,6 +276,13 @@ fn whatsapp_handshake(settings: &IngestSettings, head: &RequestHead) -> Decision
         ),
         Some(_) => refuse(GatewayError::WebhookChallenge("hub.verify_token does not match"), "token_mismatch", true),
     }
+}
+
+/// Compare a presented secret with the configured one without leaking either's length:
+/// digests have one length, and equal digests mean equal inputs.
+fn secrets_equal(expected: &[u8], given: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    constant_time_eq(&Sha256::digest(expected), &Sha256::digest(given))
 }
 
 fn challenge_reply(challenge: &str) -> Decision {
@@ -270,13 +298,13 @@ fn delivery(channel: Channel, head: &RequestHead, delivery_id: String, body: Vec
     NewDelivery { channel: channel.name(), delivery_id, received_ms: now_ms, headers, body }
 }
 
-fn body_refusal(e: BodyError) -> Decision {
+fn body_refusal(e: BodyError, unverified: bool) -> Decision {
     let error = if e.is_schema() {
         GatewayError::WebhookSchema(e.to_string())
     } else {
         GatewayError::WebhookBody(e.to_string())
     };
-    refuse(error, e.code(), false)
+    refuse(error, e.code(), unverified)
 }
 
 fn refuse(error: GatewayError, reason: &'static str, unverified: bool) -> Decision {
@@ -288,22 +316,36 @@ fn refuse(error: GatewayError, reason: &'static str, unverified: bool) -> Decisi
 pub fn stored_reply(reply: Reply, id: i64, duplicate: bool, durability: &'static str) -> Response {
     let body = match reply {
         Reply::DiscordDeferred => br#"{"type":5}"#.to_vec(),
+        Reply::DiscordAutocomplete => br#"{"type":8,"data":{"choices":[]}}"#.to_vec(),
         Reply::Standard => format!(r#"{{"ok":true,"id":{id},"duplicate":{duplicate}}}"#).into_bytes(),
     };
     Response::json(200, body).with_header("X-Talon-Delivery", if duplicate { "duplicate" } else { durability })
 }
 
 /// The body cap of a webhook request, from its head: the endpoint's cap when the request
-/// carries the scheme's signature header, `ingest.max_unsigned_body_bytes` otherwise.
+/// carries the scheme's signature header (on an unsigned endpoint: a valid webhook-scope
+/// token, which `token_ok` checks), `ingest.max_unsigned_body_bytes` otherwise.
 ///
 /// # Errors
 /// The channel is not enabled.
-pub fn body_cap(settings: &IngestSettings, channel: Channel, head: &RequestHead) -> Result<u64, GatewayError> {
+pub fn body_cap(
+    settings: &IngestSettings,
+    channel: Channel,
+    head: &RequestHead,
+    token_ok: &dyn Fn() -> bool,
+) -> Result<u64, GatewayError> {
     let (scheme, cap) = Scheme::of(settings, channel).ok_or(GatewayError::ChannelDisabled(channel.name()))?;
     if channel == Channel::WhatsApp && matches!(head.method, Method::Get | Method::Head) {
         return Ok(0);
     }
     Ok(match scheme.signature_header() {
+        _ if matches!(scheme, Scheme::Unsigned) => {
+            if token_ok() {
+                cap
+            } else {
+                settings.max_unsigned_body_bytes
+            }
+        }
         Some(name) if head.header(name).is_none() => settings.max_unsigned_body_bytes,
         _ => cap,
     })

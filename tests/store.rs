@@ -22,13 +22,17 @@ fn options(db: PathBuf) -> StoreOptions {
 }
 
 fn submit(store: &Store, id: &str) -> Result<Appended, StoreError> {
+    submit_body(store, id, br#"{"update_id":1}"#.to_vec())
+}
+
+fn submit_body(store: &Store, id: &str, body: Vec<u8>) -> Result<Appended, StoreError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let d = NewDelivery {
         channel: "telegram",
         delivery_id: id.to_owned(),
         received_ms: talon::app::unix_ms(),
         headers: vec![("content-type".into(), "application/json".into())],
-        body: br#"{"update_id":1}"#.to_vec(),
+        body,
     };
     store
         .submit(
@@ -90,6 +94,25 @@ fn a_gathering_writer_still_answers_a_lone_sender() {
     for i in 0..3 {
         assert!(matches!(submit(&store, &format!("g{i}")), Ok(Appended::Stored { .. })));
     }
+    store.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listings_carry_no_bodies_and_body_pages_are_bounded_by_bytes() {
+    let (dir, db) = temp_db("bodies");
+    let store = Store::open(options(db)).expect("open");
+    let five_mib = 5 * 1024 * 1024;
+    for i in 0..3 {
+        assert!(matches!(submit_body(&store, &format!("big{i}"), vec![b'x'; five_mib]), Ok(Appended::Stored { .. })));
+    }
+    let listed = store.list(&InboxQuery { limit: 10, ..InboxQuery::default() }).expect("list");
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|e| e.body.is_empty() && e.body_len == five_mib as u64));
+    // With bodies, the page stops once it has loaded more than MAX_BODY_BYTES_PER_QUERY.
+    let page = store.received_after(0, 10).expect("page");
+    assert_eq!(page.len(), 2, "8 MiB budget: two 5 MiB bodies, then stop");
+    assert!(page.iter().all(|e| e.body.len() == five_mib));
     store.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -333,7 +333,13 @@ impl Store {
     /// # Errors
     /// The query failed.
     pub fn received_after(&self, after: i64, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
-        self.list(&InboxQuery { channel: None, state: Some(InboxState::Received), after: Some(after), limit })
+        self.list(&InboxQuery {
+            channel: None,
+            state: Some(InboxState::Received),
+            after: Some(after),
+            limit,
+            bodies: true,
+        })
     }
 
     /// A kv value.

@@ -33,6 +33,6 @@ pub use backend::{Applied, Backend, Outcome, WriteOp};
 pub use handle::{DoneFn, Store};
 pub use sqlite::SqliteBackend;
 pub use types::{
-    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, NewDelivery, NewOutbound, OutboxEntry,
-    OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
+    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, MAX_BODY_BYTES_PER_QUERY, NewDelivery,
+    NewOutbound, OutboxEntry, OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
 };

@@ -23,8 +23,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use super::backend::{Applied, Backend, Outcome, WriteOp};
 use super::schema;
 use super::types::{
-    AckMode, Appended, InboxEntry, InboxQuery, InboxState, MAX_QUERY_LIMIT, NewDelivery, NewOutbound, OutboxEntry,
-    OutboxState, StoreError,
+    AckMode, Appended, InboxEntry, InboxQuery, InboxState, MAX_BODY_BYTES_PER_QUERY, MAX_QUERY_LIMIT, NewDelivery,
+    NewOutbound, OutboxEntry, OutboxState, StoreError,
 };
 
 /// Past this size, the WAL file is checkpointed with TRUNCATE (which waits for the writer's
@@ -300,8 +300,10 @@ fn enqueue(tx: &Connection, m: &NewOutbound) -> rusqlite::Result<i64> {
     Ok(tx.last_insert_rowid())
 }
 
-const INBOX_COLS: &str =
-    "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, body";
+const INBOX_COLS: &str = "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, body, length(body)";
+/// The same columns with an empty body in place of the stored one.
+const INBOX_COLS_NO_BODY: &str =
+    "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, X'', length(body)";
 
 fn bad_value(idx: usize, why: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(StoreError::Sqlite(why)))
@@ -326,6 +328,7 @@ fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxEntry> {
         error: r.get(8)?,
         headers: serde_json::from_str(&headers).map_err(|e| bad_value(9, format!("stored headers: {e}")))?,
         body: r.get(10)?,
+        body_len: r.get::<_, i64>(11).map(|n| u64::try_from(n).unwrap_or(0))?,
     })
 }
 
@@ -391,25 +394,39 @@ impl Backend for SqliteBackend {
         let after = q.after.unwrap_or(i64::MIN);
         let limit = limit_col(q.limit);
         let order = "ORDER BY id LIMIT ?2";
+        let cols = if q.bodies { INBOX_COLS } else { INBOX_COLS_NO_BODY };
+        // Rows are taken while the bodies loaded stay under the budget (at least one row).
+        let mut loaded = 0u64;
+        let mut within_budget = |row: &rusqlite::Result<InboxEntry>| {
+            let fits = loaded < MAX_BODY_BYTES_PER_QUERY;
+            if let Ok(e) = row {
+                loaded += e.body.len() as u64;
+            }
+            fits
+        };
         // One statement per filter shape, so each uses its index ((state, id) or (channel, id)).
         let rows = match (&q.channel, q.state) {
             (None, None) => conn
-                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE id > ?1 {order}"))?
                 .query_map(params![after, limit], inbox_row)?
+                .take_while(&mut within_budget)
                 .collect::<rusqlite::Result<Vec<_>>>(),
             (Some(ch), None) => conn
-                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE channel = ?3 AND id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE channel = ?3 AND id > ?1 {order}"))?
                 .query_map(params![after, limit, ch], inbox_row)?
+                .take_while(&mut within_budget)
                 .collect(),
             (None, Some(st)) => conn
-                .prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE state = ?3 AND id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE state = ?3 AND id > ?1 {order}"))?
                 .query_map(params![after, limit, st.as_str()], inbox_row)?
+                .take_while(&mut within_budget)
                 .collect(),
             (Some(ch), Some(st)) => conn
                 .prepare_cached(&format!(
-                    "SELECT {INBOX_COLS} FROM inbox WHERE channel = ?3 AND state = ?4 AND id > ?1 {order}"
+                    "SELECT {cols} FROM inbox WHERE channel = ?3 AND state = ?4 AND id > ?1 {order}"
                 ))?
                 .query_map(params![after, limit, ch, st.as_str()], inbox_row)?
+                .take_while(&mut within_budget)
                 .collect(),
         };
         Ok(rows?)

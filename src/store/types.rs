@@ -148,8 +148,10 @@ pub struct InboxEntry {
     pub error: Option<String>,
     /// The stored headers (a JSON object).
     pub headers: serde_json::Value,
-    /// The body as received.
+    /// The body as received (empty in listings made without bodies).
     pub body: Vec<u8>,
+    /// Length of the stored body.
+    pub body_len: u64,
 }
 
 /// A filter over the inbox: rows with `id > after`, ascending by id.
@@ -163,11 +165,18 @@ pub struct InboxQuery {
     pub after: Option<i64>,
     /// Most rows to return; capped at [`MAX_QUERY_LIMIT`].
     pub limit: usize,
+    /// Load the bodies. Without, `body` is empty (`body_len` still says how long it is), so a
+    /// listing costs no body memory. With, a page stops early once its bodies pass
+    /// [`MAX_BODY_BYTES_PER_QUERY`] (it always holds at least one row).
+    pub bodies: bool,
 }
+
+/// Body bytes one query with bodies loads at most (plus the row that crosses it).
+pub const MAX_BODY_BYTES_PER_QUERY: u64 = 8 * 1024 * 1024;
 
 impl Default for InboxQuery {
     fn default() -> Self {
-        Self { channel: None, state: None, after: None, limit: 100 }
+        Self { channel: None, state: None, after: None, limit: 100, bodies: false }
     }
 }
 

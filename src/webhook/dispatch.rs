@@ -138,13 +138,14 @@ fn run(app: &Weak<App>, bell: &Receiver<()>, replays: &Mutex<Vec<i64>>, stop: &A
                 Vec::new()
             }
         };
-        let full = batch.len() == BATCH;
+        // A page may be cut short by its body budget, so only an empty one means "caught up".
+        let more = !batch.is_empty();
         if let Some(last) = batch.last() {
             cursor = last.id;
         }
         dispatch(&app, batch);
         drop(app);
-        if !full {
+        if !more {
             let _ = bell.recv_timeout(POLL_INTERVAL);
         }
     }

@@ -74,7 +74,7 @@ impl ListParams {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(GatewayError::InvalidParams(format!("limit must be between 1 and {MAX_LIMIT}")));
         }
-        Ok(InboxQuery { channel, state, after: self.after, limit })
+        Ok(InboxQuery { channel, state, after: self.after, limit, bodies: false })
     }
 }
 
@@ -174,7 +174,7 @@ pub fn entry_json(e: &InboxEntry, with_body: bool) -> Value {
     let mut v = json!({
         "id": e.id, "channel": e.channel, "delivery_id": e.delivery_id, "received_ms": e.received_ms,
         "updated_ms": e.updated_ms, "state": e.state.as_str(), "attempts": e.attempts,
-        "duplicates": e.duplicates, "error": e.error, "headers": e.headers, "body_bytes": e.body.len(),
+        "duplicates": e.duplicates, "error": e.error, "headers": e.headers, "body_bytes": e.body_len,
     });
     if with_body {
         match std::str::from_utf8(&e.body) {

@@ -168,6 +168,7 @@ fn list_filters_pages_and_caps() {
             state: Some(InboxState::Done),
             after: Some(0),
             limit: 10,
+            bodies: false,
         })
         .expect("both");
     assert_eq!(both.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);

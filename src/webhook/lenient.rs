@@ -11,18 +11,27 @@
 //!   (`Val::Absent` vs the rest), so required fields get a specific error;
 //! - the only data errors left are serde's duplicate-field errors on the fields a struct reads,
 //!   which [`parse_object`] reports as [`BodyError::DuplicateField`]: two values for one key are
-//!   ambiguous (parsers disagree on which wins), so they are refused rather than guessed.
+//!   ambiguous (parsers disagree on which wins), so they are refused rather than guessed;
+//! - the body must be UTF-8 as a whole; a [`Val`] string with an unpaired UTF-16 surrogate
+//!   escape (`"\ud83d"`) reads with U+FFFD in its place, while the same escape in a key, or in a
+//!   string where an [`Obj`] or [`List`] is read, still fails the parse as not JSON (serde_json
+//!   insists on pairs there; only hostile senders put them there);
+//! - a body nesting deeper than [`MAX_DEPTH`] is refused up front ([`BodyError::TooDeep`]), so
+//!   no read path reaches serde_json's 128-level limit; skipped values are walked iteratively.
+//!
+//! [`Val`], [`IdLike`] and [`Raw`] capture the raw text, so they work with serde_json only.
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::Deserializer;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::delivery::BodyError;
+use super::delivery::{BodyError, MAX_DEPTH};
 
 /// One JSON value as a leaf field: scalars kept, containers only noted (and skipped).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,24 +95,17 @@ impl Val {
     }
 }
 
-/// Implements the `Visitor` methods for the JSON shapes a wrapper does not want, returning
-/// `$none`: every scalar, or with `except_ids` every scalar but strings and integers (which the
-/// wrapper then handles itself). Containers are the wrapper's to handle (and drain).
-macro_rules! skip_other_shapes {
+/// Implements the `Visitor` methods for every scalar JSON shape, returning `$none`: for the
+/// wrappers that want one container type (and drain the other themselves).
+macro_rules! skip_scalars {
     ($none:expr) => {
-        skip_other_shapes!($none, except_ids);
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($none)
+        }
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
             Ok($none)
         }
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($none)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($none)
-        }
-    };
-    ($none:expr, except_ids) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($none)
         }
         fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
@@ -113,6 +115,9 @@ macro_rules! skip_other_shapes {
             Ok($none)
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
             Ok($none)
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -138,52 +143,68 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
 
 impl<'de> Deserialize<'de> for Val {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Val;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
+        // Through the raw text rather than `deserialize_any`, which refuses a string holding an
+        // unpaired UTF-16 surrogate escape (JavaScript senders truncating an emoji produce them).
+        <&'de RawValue>::deserialize(d).map(|raw| Val::from_raw(raw.get()))
+    }
+}
+
+impl Val {
+    /// The value of one JSON value's text (as serde_json checked it while capturing it).
+    pub(crate) fn from_raw(raw: &str) -> Self {
+        match raw.as_bytes().first() {
+            Some(b'"') => Self::Str(lossy_string(raw)),
+            Some(b'{') => Self::Object,
+            Some(b'[') => Self::Array,
+            Some(b't') => Self::Bool(true),
+            Some(b'f') => Self::Bool(false),
+            Some(b'n') | None => Self::Null,
+            // JSON number syntax is a subset of both parsers'; past i128 it is just a number.
+            Some(_) => raw.parse().map(Self::Int).or_else(|_| raw.parse().map(Self::Float)).unwrap_or(Self::Null),
+        }
+    }
+}
+
+/// A JSON string literal's content; an unpaired surrogate escape becomes U+FFFD.
+fn lossy_string(literal: &str) -> String {
+    struct Bytes;
+    impl Visitor<'_> for Bytes {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<String, E> {
+            Ok(match std::str::from_utf8(b) {
+                Ok(s) => s.to_owned(),
+                Err(_) => replace_surrogates(b),
+            })
+        }
+    }
+    // serde_json decodes escapes for byte strings without insisting on paired surrogates; the
+    // literal was validated when captured, so the empty fallback is unreachable in practice.
+    let mut de = serde_json::Deserializer::from_str(literal);
+    de.deserialize_bytes(Bytes).unwrap_or_default()
+}
+
+/// Text from serde_json's decoding of a byte string, where each unpaired surrogate escape is a
+/// 3-byte WTF-8 sequence (`ED A0..BF 80..BF`): one U+FFFD each (not three, as a plain lossy
+/// conversion would give), everything else as `from_utf8_lossy`.
+fn replace_surrogates(b: &[u8]) -> String {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match (c, b.get(i + 1), b.get(i + 2)) {
+            (0xED, Some(0xA0..=0xBF), Some(0x80..=0xBF)) => {
+                out.extend_from_slice("\u{fffd}".as_bytes());
+                i += 3;
             }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Val, E> {
-                Ok(Val::Bool(b))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Val, E> {
-                Ok(Val::Int(n.into()))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Val, E> {
-                Ok(Val::Int(n.into()))
-            }
-            fn visit_i128<E: de::Error>(self, n: i128) -> Result<Val, E> {
-                Ok(Val::Int(n))
-            }
-            fn visit_u128<E: de::Error>(self, n: u128) -> Result<Val, E> {
-                // Only reachable with serde_json's arbitrary_precision; too big is just a number.
-                Ok(i128::try_from(n).map_or(Val::Float(f64::INFINITY), Val::Int))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Val, E> {
-                Ok(Val::Float(n))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Val, E> {
-                Ok(Val::Str(s.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Val, E> {
-                Ok(Val::Str(s))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Val, E> {
-                Ok(Val::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Val, E> {
-                Ok(Val::Null)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Val, A::Error> {
-                drain_map(map).map(|()| Val::Object)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Val, A::Error> {
-                drain_seq(seq).map(|()| Val::Array)
+            _ => {
+                out.push(c);
+                i += 1;
             }
         }
-        d.deserialize_any(V)
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An object-valued field read as `T`; any other JSON type is skipped and noted.
@@ -216,7 +237,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            skip_other_shapes!(Obj::Other);
+            skip_scalars!(Obj::Other);
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
                 T::deserialize(MapAccessDeserializer::new(map)).map(Obj::Value)
             }
@@ -258,7 +279,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            skip_other_shapes!(List::Other);
+            skip_scalars!(List::Other);
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<List<T>, A::Error> {
                 Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(List::Items)
             }
@@ -282,30 +303,12 @@ impl<'de> Deserialize<'de> for IdLike {
         struct WithId {
             id: Val,
         }
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IdLike;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            skip_other_shapes!(IdLike(None), except_ids);
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<IdLike, E> {
-                Ok(IdLike(Val::Str(s.to_owned()).id()))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<IdLike, E> {
-                Ok(IdLike(Some(n.to_string())))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<IdLike, E> {
-                Ok(IdLike(Some(n.to_string())))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<IdLike, A::Error> {
-                WithId::deserialize(MapAccessDeserializer::new(map)).map(|w| IdLike(w.id.id()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<IdLike, A::Error> {
-                drain_seq(seq).map(|()| IdLike(None))
-            }
-        }
-        d.deserialize_any(V)
+        let raw = <&'de RawValue>::deserialize(d)?.get();
+        Ok(IdLike(match Val::from_raw(raw) {
+            // A re-parse of a captured object: its own errors (a duplicated `id`) mean no id.
+            Val::Object => serde_json::from_str::<WithId>(raw).ok().and_then(|w| w.id.id()),
+            v => v.id(),
+        }))
     }
 }
 
@@ -323,20 +326,61 @@ impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
 /// Parses `body` as one JSON object into `T`, with the specific error for each way it is not:
 /// empty (or only whitespace), not JSON, JSON but not an object, or a read field given twice.
 pub(crate) fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
-    let Some(first) = body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) else {
+    let Some(first) = first_non_blank(body) else {
         return Err(BodyError::Empty);
     };
-    if *first != b'{' {
+    // JSON is UTF-8 (RFC 8259 §8.1). Checked whole and first, because serde_json checks only
+    // the strings a struct reads: skipped ones would otherwise pass here and fail elsewhere.
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotJson)?;
+    if nesting_exceeds(body, MAX_DEPTH) {
+        return Err(BodyError::TooDeep);
+    }
+    if first != b'{' {
         // Derived structs also accept arrays (fields by position), so objects are checked here.
-        return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+        return Err(match serde_json::from_str::<IgnoredAny>(text) {
             Ok(_) => BodyError::NotObject,
             Err(_) => BodyError::NotJson,
         });
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
+    serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => BodyError::DuplicateField,
         _ => BodyError::NotJson,
     })
+}
+
+/// The first byte that is not JSON whitespace (space, tab, LF, CR); `None` for a blank body.
+/// The one definition of "empty" for every channel, so classify and normalize agree on it.
+pub(crate) fn first_non_blank(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Whether `json` nests objects/arrays deeper than `max` (brackets inside strings ignored).
+/// A plain scan, so it also bounds bodies that are not JSON at all; those fail right after.
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -358,7 +402,7 @@ pub(crate) fn is_form(content_type: Option<&str>, body: &[u8]) -> bool {
             let media = ct.split(';').next().unwrap_or_default().trim();
             media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
         }
-        None => body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{'),
+        None => first_non_blank(body).is_some_and(|b| b != b'{'),
     }
 }
 
@@ -461,11 +505,21 @@ mod tests {
         assert_eq!(parse_object::<Probe>(b"{\"o\":{\"x\":1,\"x\":2}}").err(), Some(BodyError::DuplicateField));
         // Duplicates of keys nobody reads are skipped like every unread key.
         assert!(parse_object::<Probe>(b"{\"z\":1,\"z\":2}").is_ok());
-        // Skipped values are walked iteratively by serde_json, so depth costs no stack.
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(parse_object::<Probe>(deep.as_bytes()).map(|p| p.a).ok(), Some(Val::Array));
-        let unbalanced = format!("{{\"a\":{}}}", "[".repeat(100_000));
-        assert_eq!(parse_object::<Probe>(unbalanced.as_bytes()).err(), Some(BodyError::NotJson));
+        let nested = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(parse_object::<Probe>(nested(MAX_DEPTH - 1).as_bytes()).map(|p| p.a).ok(), Some(Val::Array));
+        assert_eq!(parse_object::<Probe>(nested(MAX_DEPTH).as_bytes()).err(), Some(BodyError::TooDeep));
+        assert_eq!(parse_object::<Probe>(nested(100_000).as_bytes()).err(), Some(BodyError::TooDeep));
+        // Brackets inside strings (escaped quotes included) are text, not nesting.
+        let text = format!("{{\"a\":\"\\\"{}\"}}", "[".repeat(1000));
+        assert!(matches!(parse_object::<Probe>(text.as_bytes()).map(|p| p.a), Ok(Val::Str(_))));
+        assert_eq!(parse_object::<Probe>(b"{\"a\":\"\xff\"}").err(), Some(BodyError::NotJson));
+    }
+
+    #[test]
+    fn unpaired_surrogates_cost_one_character() {
+        let v: Probe = parse_object(br#"{"a":"x\ud83d y \udc00\ud83d\ude00"}"#).expect("parses");
+        assert_eq!(v.a, Val::Str("x\u{fffd} y \u{fffd}\u{1f600}".into()));
+        assert_eq!(Val::from_raw(r#""caf\u00e9""#), Val::Str("caf\u{e9}".into()));
     }
 
     #[test]

@@ -20,7 +20,7 @@
 use serde::Deserialize;
 
 use super::Channel;
-use super::lenient::{List, Obj, Raw, Val, first_non_blank, form_get, form_pairs, is_form, parse_object, sha256_hex};
+use super::lenient::{List, Obj, Raw, Val, first_non_blank, form_value, is_form, parse_object, sha256_hex};
 
 /// Longest delivery id kept verbatim; longer ids are stored as their SHA-256 hex.
 pub const MAX_ID_BYTES: usize = 256;
@@ -269,13 +269,12 @@ fn slack_form(body: &[u8]) -> Result<Classified, BodyError> {
     if first_non_blank(body).is_none() {
         return Err(BodyError::Empty);
     }
-    let pairs = form_pairs(body);
-    let trigger = match form_get(&pairs, "payload") {
+    let trigger = match form_value(body, "payload") {
         Some(json) => {
             let p: Payload = parse_object(json.as_bytes()).map_err(payload_error)?;
             p.trigger_id.text()
         }
-        None => form_get(&pairs, "trigger_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        None => form_value(body, "trigger_id").filter(|t| !t.is_empty()),
     };
     // view_closed, block_suggestion and outgoing webhooks have no trigger_id.
     Ok(trigger.map_or_else(|| deliver_hash(body), deliver))

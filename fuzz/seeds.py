@@ -6,6 +6,7 @@ proto/jsonrpc/exchanges.json under its case name (repeats capped so no seed is h
 extra frames below.
 webhook_verify seeds are [flags][sig len][sig][ts len][ts][id len][id][body] (see webhook() below),
 built from proto/webhooks/vectors.json under the vector names plus a few edge cases.
+webhook_body seeds are [content-type selector][body], from proto/webhooks/payloads.json plus edge cases.
 http1_head seeds are raw request bytes. http1_chunked seeds are
 [split selector byte][mode byte][body bytes] as fuzz/src/lib.rs `check_chunked` reads them:
 mode even = chunked, odd = Content-Length; mode >> 1 picks the limits (0: small, 1: large).
@@ -267,6 +268,41 @@ WEBHOOK.update({
                                      "msg_1", "{}", now_delta=24),
 })
 
+# webhook_body seeds are [content-type selector][body] (fuzz/src/webhook_body.rs split_webhook_body_input:
+# selector % 4 = absent, application/json, form-urlencoded, text/plain): every case of
+# proto/webhooks/payloads.json under its name, plus edge cases.
+PAYLOADS = HERE.parent / "proto" / "webhooks" / "payloads.json"
+
+
+def _selector(ct):
+    if ct is None: return 0
+    media = ct.split(";")[0].strip().lower()
+    return {"application/json": 1, "application/x-www-form-urlencoded": 2}.get(media, 3)
+
+
+WEBHOOK_BODY = {c["name"]: bytes([_selector(c["content_type"])]) + c["body"].encode()
+                for c in json.loads(PAYLOADS.read_text())}
+_opt = lambda depth: {"name": "o", "value": 1} if depth == 0 else {"name": "s", "options": [_opt(depth - 1)]}
+WEBHOOK_BODY.update({
+    "edge_empty_input": b"",
+    "edge_deep_skipped": b"\x01" + b'{"update_id":7,"x":' + b"[" * 62 + b"]" * 62 + b"}",
+    "edge_too_deep_skipped": b"\x01" + b'{"update_id":7,"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "edge_deep_options_read": b"\x01" + json.dumps({"type": 2, "id": "1", "data": {"name": "n", "options": [_opt(29)]}}).encode(),
+    "edge_invalid_utf8_skipped": b"\x01" + b'{"update_id":1,"message":{"text":"\xff"}}',
+    "edge_lone_surrogate_text": b"\x01" + b'{"update_id":1,"message":{"text":"ok \\ud83d","chat":{"id":5}}}',
+    "edge_lone_surrogate_key": b"\x01" + b'{"update_id":1,"message":{"\\ud800":1}}',
+    "edge_bom": b"\x01" + b"\xef\xbb\xbf" + b'{"update_id":1}',
+    "edge_duplicate_nested": b"\x01" + b'{"update_id":1,"message":{"chat":{"id":1,"id":2}}}',
+    "edge_update_id_beyond_u64": b"\x01" + b'{"update_id":18446744073709551616}',
+    "edge_update_id_1e400": b"\x01" + b'{"update_id":1e400}',
+    "edge_form_percent_garbage": b"\x02" + b"payload=%7B%zz%&trigger_id=%%%E2%28&&=&x",
+    "edge_nul_bytes": b"\x00" + b'\x00{"update_id":1}\x00',
+    "edge_every_channel_field": b"\x01" + json.dumps({
+        "update_id": 1, "type": 2, "id": "9", "event_id": "Ev1", "challenge": "c", "entry": [], "events": [],
+        "schema": "2.0", "header": {"event_id": "e"}, "uuid": "u", "event": "x", "source": "s", "data": None,
+        "message": {"text": "t"}, "encrypt": None}).encode(),
+})
+
 
 def write(target, seeds):
     d = HERE / "corpus" / target
@@ -278,5 +314,6 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
-         + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK))
+         + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK)
+         + write("webhook_body", WEBHOOK_BODY))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, parse_head};
 use talon::protocol::jsonrpc::{DecodeError, Dialect, Inbound, decode};
 use talon::protocol::sse::{encode_event, parse_stream};
+use talon::webhook::Channel;
+use talon::webhook::delivery::{BodyError, Classified, classify};
+use talon::webhook::normalize::normalize;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -42,6 +45,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "webhook_verify" => |data| {
             checks::check_webhook(data);
         },
+        "webhook_body" => checks::check_webhook_body,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -62,7 +66,7 @@ fn every_target_has_a_seed_corpus() {
     let targets = targets();
     assert_eq!(
         targets,
-        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode", "webhook_verify"],
+        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode", "webhook_verify", "webhook_body"],
         "fuzz/Cargo.toml targets changed: update this test"
     );
     for t in &targets {
@@ -343,6 +347,122 @@ fn webhook_check_holds_on_mutated_genuine_seeds() {
                 *b ^= flip;
             }
             checks::check_webhook(&input);
+        }
+    }
+}
+
+/// `classify` of a `webhook_body` seed for `channel`, in `proto/webhooks/payloads.json` terms.
+fn body_outcome(channel: Channel, name: &str) -> String {
+    let data = seed("webhook_body", name);
+    let (content_type, body) = checks::split_webhook_body_input(&data);
+    match classify(channel, content_type, body) {
+        Ok(Classified::Deliver { delivery_id }) => format!("deliver {delivery_id}"),
+        Ok(Classified::SlackChallenge { .. }) => "slack_challenge".into(),
+        Ok(Classified::DiscordPing) => "discord_ping".into(),
+        Ok(Classified::LineVerify) => "line_verify".into(),
+        Ok(Classified::LarkChallenge { .. }) => "lark_challenge".into(),
+        Err(e) => format!("error {}", e.code()),
+    }
+}
+
+/// Every payload-named seed still classifies as its case in payloads.json says, and the edge
+/// seeds as their names say.
+#[test]
+fn named_webhook_body_seeds_mean_what_they_say() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        name: String,
+        channel: String,
+        expect_class: String,
+        expect_delivery_id: Option<String>,
+        expect_error: Option<String>,
+    }
+    let cases: Vec<Case> =
+        serde_json::from_str(include_str!("../proto/webhooks/payloads.json")).expect("payloads.json parses");
+    let seeds: Vec<String> = inputs(&fuzz_dir().join("corpus").join("webhook_body"))
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for c in &cases {
+        assert!(seeds.contains(&c.name), "payload case {} has no seed (run fuzz/seeds.py)", c.name);
+        let channel = Channel::from_name(&c.channel).expect("known channel");
+        let want = match (c.expect_class.as_str(), &c.expect_delivery_id, &c.expect_error) {
+            ("deliver", Some(id), _) => format!("deliver {id}"),
+            ("error", _, Some(code)) => format!("error {code}"),
+            (class, _, _) => class.to_owned(),
+        };
+        assert_eq!(body_outcome(channel, &c.name), want, "{}", c.name);
+    }
+    let t = Channel::Telegram;
+    assert_eq!(body_outcome(t, "edge_deep_skipped"), "deliver 7");
+    assert_eq!(body_outcome(t, "edge_too_deep_skipped"), "error too_deep");
+    assert_eq!(body_outcome(t, "edge_invalid_utf8_skipped"), "error not_json");
+    assert_eq!(body_outcome(t, "edge_bom"), "error not_json");
+    assert_eq!(body_outcome(t, "edge_nul_bytes"), "error not_json");
+    assert_eq!(body_outcome(t, "edge_update_id_beyond_u64"), "deliver 18446744073709551616");
+    assert_eq!(body_outcome(t, "edge_update_id_1e400"), "error bad_field");
+    assert_eq!(body_outcome(t, "edge_duplicate_nested"), "deliver 1");
+    assert_eq!(body_outcome(Channel::Slack, "edge_form_percent_garbage"), "error bad_field");
+    for ch in Channel::ALL {
+        assert_eq!(body_outcome(ch, "edge_empty_input"), "error empty", "{ch:?}");
+    }
+    let every = |ch| body_outcome(ch, "edge_every_channel_field");
+    assert_eq!(every(Channel::Telegram), "deliver 1");
+    assert_eq!(every(Channel::Discord), "deliver 9");
+    assert_eq!(every(Channel::Line), "line_verify");
+    assert_eq!(every(Channel::Lark), "error encrypted");
+    assert!(every(Channel::Hooks).starts_with("deliver "), "event, source and a null data fit the schema");
+    let normalized = |ch, name| {
+        let data = seed("webhook_body", name);
+        let (content_type, body) = checks::split_webhook_body_input(&data);
+        normalize(ch, content_type, body)
+    };
+    let text = |r: Result<Vec<talon::webhook::normalize::Message>, BodyError>| {
+        r.ok().and_then(|m| m.into_iter().next()).and_then(|m| m.text)
+    };
+    // A truncated emoji from a JavaScript sender costs one character, not the message.
+    assert_eq!(text(normalized(t, "edge_lone_surrogate_text")).as_deref(), Some("ok \u{fffd}"));
+    assert_eq!(normalized(t, "edge_lone_surrogate_key").err(), Some(BodyError::NotJson));
+    assert_eq!(normalized(t, "edge_duplicate_nested").err(), Some(BodyError::DuplicateField));
+    let deep = text(normalized(Channel::Discord, "edge_deep_options_read")).unwrap_or_default();
+    assert_eq!(deep, format!("/n{} o:1", " s".repeat(29)));
+}
+
+/// cargo-fuzz is not always installed, so `cargo test` also flips bytes of realistic bodies: the
+/// `webhook_body` properties must hold for every mutant, on every channel.
+#[test]
+fn webhook_body_check_holds_on_mutated_payloads() {
+    let mut state: u64 = 0x9E6C_63D0_676A_9A99;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // Bytes that matter to JSON and form structure, so mutants stay near-valid.
+    const ALPHABET: &[u8] = b"{}[]\",:\\u0019dD8e-+.%&= \n\xff";
+    let names = [
+        "telegram_group_photo_caption",
+        "slack_block_actions",
+        "discord_subcommand",
+        "whatsapp_batch_ids_joined_sorted",
+        "line_sticker_and_location",
+        "lark_v2_post",
+        "hooks_data_text",
+        "generic_text_sender_object_channel",
+    ];
+    for name in names {
+        let original = seed("webhook_body", name);
+        for _ in 0..500 {
+            let mut input = original.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = 1 + (next() as usize) % (input.len() - 1);
+                let r = next();
+                if let Some(b) = input.get_mut(at) {
+                    *b = if r % 2 == 0 { ALPHABET[(r >> 8) as usize % ALPHABET.len()] } else { (r >> 16) as u8 };
+                }
+            }
+            checks::check_webhook_body(&input);
         }
     }
 }

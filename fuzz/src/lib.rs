@@ -2,6 +2,8 @@
 //! this file with `#[path]`), so `cargo test` on stable replays the corpora through exactly the
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
+mod webhook_body;
+
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
@@ -11,6 +13,7 @@ use talon::protocol::jsonrpc::{
     encode_event as encode_rpc_event, encode_notification, encode_result,
 };
 use talon::protocol::sse::{StreamParser, encode_comment, encode_event, encode_ping, parse_stream};
+pub use webhook_body::{check_webhook_body, split_webhook_body_input};
 
 /// Tight limits, so the fuzzer reaches every size-limit branch with short inputs.
 pub const SMALL_LIMITS: HeadLimits = HeadLimits { max_request_line_bytes: 64, max_header_bytes: 256, max_headers: 4 };

@@ -104,6 +104,11 @@ add("telegram_update_id_negative", TG, {"update_id": -1}, error="bad_field")
 add("telegram_update_id_float", TG, {"update_id": 1.5}, error="bad_field")
 add("telegram_duplicate_update_id", TG, '{"update_id":1,"update_id":2}', error="duplicate_field",
     message="a field appears twice in one object, so its value is ambiguous", normalize_error=None)
+# JavaScript senders can cut an emoji in half: the text keeps one U+FFFD, the message survives.
+add("telegram_lone_surrogate_in_text", TG, '{"update_id":10011,"message":{"from":{"id":1},"chat":{"id":1},"text":"hi \\ud83d"}}',
+    id="10011", messages=[msg(TG, "message", "1", "1", "hi \ufffd")])
+add("telegram_too_deep", TG, '{"update_id":1,"x":' + "[" * 65 + "]" * 65 + "}", error="too_deep",
+    message="the body nests objects and arrays more than 64 levels deep", normalize_error="too_deep")
 rejections(TG, "telegram")
 
 # --- Slack (api.slack.com/events-api, /interactivity/slash-commands, /reference/interaction-payloads) ---

@@ -20,10 +20,15 @@
 use serde::Deserialize;
 
 use super::Channel;
-use super::lenient::{List, Obj, Raw, Val, form_get, form_pairs, is_form, parse_object, sha256_hex};
+use super::lenient::{List, Obj, Raw, Val, first_non_blank, form_value, is_form, parse_object, sha256_hex};
 
 /// Longest delivery id kept verbatim; longer ids are stored as their SHA-256 hex.
 pub const MAX_ID_BYTES: usize = 256;
+
+/// Deepest nesting of objects and arrays a JSON body may have ([`BodyError::TooDeep`] beyond).
+/// Real payloads stay under 20; the limit keeps every read path well inside serde_json's own
+/// 128, so a body classify accepts never fails normalize on depth.
+pub const MAX_DEPTH: usize = 64;
 
 /// What a verified body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +73,12 @@ impl Classified {
 pub enum BodyError {
     /// No bytes (or only whitespace).
     Empty,
-    /// Not JSON (or, along a field the channel reads, nested deeper than serde_json's 128 levels).
+    /// Not JSON (not UTF-8, not well-formed, or trailing bytes after the value).
     NotJson,
     /// JSON, but not an object.
     NotObject,
+    /// Objects and arrays nested more than [`MAX_DEPTH`] levels deep.
+    TooDeep,
     /// A field the gateway reads appears twice in one object: which value counts is ambiguous.
     DuplicateField,
     /// A field the channel requires is absent (its JSON path).
@@ -102,6 +109,7 @@ impl BodyError {
             Self::Empty => "empty",
             Self::NotJson => "not_json",
             Self::NotObject => "not_object",
+            Self::TooDeep => "too_deep",
             Self::DuplicateField => "duplicate_field",
             Self::MissingField(_) => "missing_field",
             Self::BadField { .. } => "bad_field",
@@ -123,6 +131,7 @@ impl std::fmt::Display for BodyError {
             Self::Empty => f.write_str("the body is empty"),
             Self::NotJson => f.write_str("the body is not valid JSON"),
             Self::NotObject => f.write_str("the body is JSON but not an object"),
+            Self::TooDeep => write!(f, "the body nests objects and arrays more than {MAX_DEPTH} levels deep"),
             Self::DuplicateField => f.write_str("a field appears twice in one object, so its value is ambiguous"),
             Self::MissingField(field) => write!(f, "required field `{field}` is missing"),
             Self::BadField { field, expected } => write!(f, "field `{field}` must be {expected}"),
@@ -144,7 +153,7 @@ impl std::error::Error for BodyError {}
 pub fn classify(channel: Channel, content_type: Option<&str>, body: &[u8]) -> Result<Classified, BodyError> {
     match channel {
         Channel::Generic => {
-            if body.iter().all(u8::is_ascii_whitespace) {
+            if first_non_blank(body).is_none() {
                 return Err(BodyError::Empty);
             }
             Ok(deliver_hash(body))
@@ -262,20 +271,27 @@ fn slack_form(body: &[u8]) -> Result<Classified, BodyError> {
     struct Payload {
         trigger_id: Val,
     }
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if first_non_blank(body).is_none() {
         return Err(BodyError::Empty);
     }
-    let pairs = form_pairs(body);
-    let trigger = match form_get(&pairs, "payload") {
+    let trigger = match form_value(body, "payload") {
         Some(json) => {
-            let p: Payload = parse_object(json.as_bytes())
-                .map_err(|_| BodyError::BadField { field: "payload", expected: "a JSON object" })?;
+            let p: Payload = parse_object(json.as_bytes()).map_err(payload_error)?;
             p.trigger_id.text()
         }
-        None => form_get(&pairs, "trigger_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        None => form_value(body, "trigger_id").filter(|t| !t.is_empty()),
     };
     // view_closed, block_suggestion and outgoing webhooks have no trigger_id.
     Ok(trigger.map_or_else(|| deliver_hash(body), deliver))
+}
+
+/// A Slack `payload` that does not parse: a duplicated field stays that (ambiguous, whatever the
+/// struct reading it), anything else means the field is not the JSON object it must be.
+pub(crate) fn payload_error(e: BodyError) -> BodyError {
+    match e {
+        BodyError::DuplicateField => e,
+        _ => BodyError::BadField { field: "payload", expected: "a JSON object" },
+    }
 }
 
 fn discord(body: &[u8]) -> Result<Classified, BodyError> {
@@ -442,6 +458,7 @@ mod tests {
             BodyError::Empty,
             BodyError::NotJson,
             BodyError::NotObject,
+            BodyError::TooDeep,
             BodyError::DuplicateField,
             BodyError::MissingField("x"),
             BodyError::BadField { field: "x", expected: "y" },

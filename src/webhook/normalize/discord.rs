@@ -107,7 +107,7 @@ pub(super) fn normalize(body: &[u8]) -> Result<Vec<Message>, BodyError> {
 }
 
 /// Appends ` name:value` per option and ` name` then its own options per sub-command.
-/// Recursion depth is bounded by serde_json's nesting limit (128), checked while parsing.
+/// Recursion is bounded: bodies nesting deeper than `delivery::MAX_DEPTH` are refused up front.
 fn render_options(options: &List<Obj<CommandOption>>, line: &mut String) {
     for opt in options.items().iter().filter_map(Obj::get) {
         let Some(name) = opt.name.text() else { continue };

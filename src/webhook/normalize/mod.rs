@@ -4,9 +4,10 @@
 //! Sans-IO: a pure function of the channel, the `Content-Type` value and the body bytes.
 //! Guarantees:
 //! - never panics on any input; fails only where [`super::delivery::classify`] would refuse the
-//!   body itself (empty, not JSON, not an object, Comis schema, undecrypted Lark, Slack
-//!   `payload` not JSON) or on a duplicated field; anything classify delivers normalizes
-//!   (except duplicated fields only this module reads);
+//!   body itself (empty, not JSON, not an object, too deep, Comis schema, undecrypted Lark,
+//!   Slack `payload` not JSON) or on a duplicated field; anything classify delivers normalizes,
+//!   except for a duplicated field, or an unpaired surrogate escape in a key or where an object
+//!   is expected, that only this module reads (both only from a hostile sender);
 //! - one [`Message`] per item the delivery carries: each WhatsApp message and status, each LINE
 //!   event, else one per delivery; a handshake (Slack/Lark challenge, Discord PING, LINE verify)
 //!   carries none and gives an empty `Vec`;
@@ -182,9 +183,15 @@ fn hooks(body: &[u8]) -> Result<Vec<Message>, BodyError> {
     m.sender = h.source.text();
     if let Some(raw) = h.data.0 {
         let json = raw.get();
-        let from_fields =
-            serde_json::from_str::<Data>(json).ok().and_then(|d| d.text.text().or_else(|| d.message.text()));
-        m.text = from_fields.or_else(|| serde_json::from_str::<String>(json).ok()).or_else(|| Some(json.to_owned()));
+        let text = match Val::from_raw(json) {
+            Val::Str(s) => Some(s),
+            // A re-parse of a captured object; if it fails (a duplicated `text`), the JSON it is.
+            Val::Object => {
+                serde_json::from_str::<Data>(json).ok().and_then(|d| d.text.text().or_else(|| d.message.text()))
+            }
+            _ => None,
+        };
+        m.text = text.or_else(|| Some(json.to_owned()));
     }
     Ok(vec![m])
 }

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::{Attachment, Message, kind_or};
 use crate::webhook::Channel;
-use crate::webhook::delivery::BodyError;
-use crate::webhook::lenient::{IdLike, List, Obj, Val, form_get, form_pairs, is_form, parse_object};
+use crate::webhook::delivery::{BodyError, payload_error};
+use crate::webhook::lenient::{IdLike, List, Obj, Val, first_non_blank, form_value, is_form, parse_object};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -143,14 +143,12 @@ fn files(list: &List<Obj<SlackFile>>) -> Vec<Attachment> {
 }
 
 fn form(body: &[u8]) -> Result<Vec<Message>, BodyError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if first_non_blank(body).is_none() {
         return Err(BodyError::Empty);
     }
-    let pairs = form_pairs(body);
-    let get = |name| form_get(&pairs, name).filter(|v| !v.is_empty()).map(str::to_owned);
-    if let Some(json) = form_get(&pairs, "payload") {
-        let p: Payload = parse_object(json.as_bytes())
-            .map_err(|_| BodyError::BadField { field: "payload", expected: "a JSON object" })?;
+    let get = |name| form_value(body, name).filter(|v| !v.is_empty());
+    if let Some(json) = form_value(body, "payload") {
+        let p: Payload = parse_object(json.as_bytes()).map_err(payload_error)?;
         let mut m = Message::new(Channel::Slack, "interaction");
         m.sender = p.user.0;
         m.chat = p.channel.0.or_else(|| p.container.get().and_then(|c| c.channel_id.text()));

@@ -4,6 +4,7 @@
 #   benches/ingest.sh                                  # REPS=3 DURATION=10 CONNS="64 256", S2a + S2b
 #   REPS=1 DURATION=5 CONNS=64 benches/ingest.sh       # a quick look
 #   SCENARIOS=s2a benches/ingest.sh                    # durable only (s2b: buffered only)
+#   PIN=0 benches/ingest.sh                            # unpinned: Talon's threads may use both cores
 #
 # What runs (all in one script run, alternated, medians of $REPS):
 # - S2a: `POST /webhook` with a 1 KiB JSON body ($BODY_BYTES) and `X-Signature` (hex HMAC-SHA256
@@ -47,6 +48,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 NOISY_LOAD=${NOISY_LOAD:-0.5}
 SETTLE_MAX=${SETTLE_MAX:-30}
+PIN=${PIN:-1} # 0: nothing pinned (the "2-core" scenario of performance.md §4; wrk competes for the cores)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPER="$ROOT/benches/load_helper.py"
@@ -57,6 +59,7 @@ RESULTS="$OUT_DIR/results.jsonl"
 DATA_ROOT=${DATA_ROOT:-/tmp}
 WORK=$(mktemp -d "$DATA_ROOT/talon-ingest.XXXXXX")
 mkdir -p "$OUT_DIR"
+: >"$RESULTS"
 
 # shellcheck source=benches/bench_lib.sh
 source "$ROOT/benches/bench_lib.sh"
@@ -68,6 +71,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# taskset prefixes (empty with PIN=0).
+SRV_PIN=(taskset -c "$SERVER_CPU")
+CLI_PIN=(taskset -c "$CLIENT_CPU")
+if [[ $PIN == 0 ]]; then SRV_PIN=(); CLI_PIN=(); fi
 
 # --- tools ---------------------------------------------------------------------------------------
 need_install=()
@@ -99,7 +107,7 @@ TALON="${CARGO_TARGET_DIR:-$ROOT/target}/release/talon"
   echo "talon: git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-  echo "params: REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS='$CONNS' SCENARIOS='$SCENARIOS' BODY_BYTES=$BODY_BYTES POOL=$POOL WARM_POOL=$WARM_POOL PROBE_SECONDS=${PROBE_SECONDS}s server cpu $SERVER_CPU, wrk cpu $CLIENT_CPU, NOISY_LOAD=$NOISY_LOAD SETTLE_MAX=${SETTLE_MAX}s"
+  echo "params: REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS='$CONNS' SCENARIOS='$SCENARIOS' BODY_BYTES=$BODY_BYTES POOL=$POOL WARM_POOL=$WARM_POOL PROBE_SECONDS=${PROBE_SECONDS}s PIN=$PIN server cpu $SERVER_CPU, wrk cpu $CLIENT_CPU, NOISY_LOAD=$NOISY_LOAD SETTLE_MAX=${SETTLE_MAX}s"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT_DIR/machine.txt" >&2
 
@@ -140,7 +148,7 @@ start_talon() { # $1 = ack mode, $2 = dir; sets TALON_PID, TALON_PORT
  "ingest":{"ack":"$1","webhook_hmac_secret":"$SECRET"},
  "logging":{"level":"warn"}}
 EOF
-  taskset -c "$SERVER_CPU" "$TALON" gateway --config "$2/config.json" --data-dir "$2/data" >"$2/stdout.log" 2>&1 &
+  "${SRV_PIN[@]}" "$TALON" gateway --config "$2/config.json" --data-dir "$2/data" >"$2/stdout.log" 2>&1 &
   TALON_PID=$!
   PIDS+=("$TALON_PID")
   wait_200 "$TALON_PORT" talon "$2/stdout.log"
@@ -176,7 +184,7 @@ http {
     }
 }
 EOF
-taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" \
+"${SRV_PIN[@]}" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" \
   -g 'daemon off;' >"$WORK/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
@@ -211,7 +219,7 @@ done
 
 # --- runs ----------------------------------------------------------------------------------------
 wrk_cmd() { # $1 = seconds, $2 = port, $3 = connections, $4 $5 = pool slice
-  echo taskset -c "$CLIENT_CPU" wrk -t1 -c"$3" -d"$1"s --timeout 10s --latency -s "$WORK/requests.lua" \
+  echo "${CLI_PIN[@]}" wrk -t1 -c"$3" -d"$1"s --timeout 10s --latency -s "$WORK/requests.lua" \
     "http://127.0.0.1:$2/webhook" -- "$4" "$5" 1
 }
 
@@ -267,7 +275,7 @@ run_nginx() { # $1 = connections, $2 = rep
 run_probe() { # $1 = connections (records per sync), $2 = rep
   settle
   mkdir -p "$WORK/probe"
-  taskset -c "$SERVER_CPU" python3 "$IHELPER" probe --dir "$WORK/probe" --batch "$1" --seconds "$PROBE_SECONDS" \
+  "${SRV_PIN[@]}" python3 "$IHELPER" probe --dir "$WORK/probe" --batch "$1" --seconds "$PROBE_SECONDS" \
     --label "probe-c$1" | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['rep']=$2; print(json.dumps(r))" >>"$RESULTS"
   show_last
 }

@@ -248,7 +248,7 @@ def cmd_report(path):
             else:
                 info.append(r)
     conns = sorted({int(re.search(r"-c(\d+)$", r["label"]).group(1)) for r in runs + probes})
-    print("| connections | run | req/s (median of 3) | p50 | p99 | server CPU µs/req | records per sync | "
+    print("| connections | run | req/s (median) | p50 | p99 | server CPU µs/req | records per sync | "
           "durability efficiency | vs nginx req/s | non-2xx | duplicates sent | NOISY |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}

@@ -185,6 +185,14 @@ def pick(metrics, *patterns, exclude=("unsynced", "last", "max", "bucket", "hist
     return None, None
 
 
+def sync_ms(run):
+    """Mean time per store sync from the sync-time counter, if the server exports one."""
+    d = run.get("metrics_delta") or {}
+    micros = next((v for k, v in d.items() if re.fullmatch(r".*store.*sync_micro\w*", k.split("{")[0])), None)
+    syncs = run.get("store_syncs")
+    return micros / syncs / 1000 if micros and syncs else None
+
+
 def cmd_annotate(run_path, before_path, after_path):
     with open(run_path) as f:
         run = json.loads([ln for ln in f if ln.startswith("{")][-1])
@@ -203,6 +211,7 @@ def cmd_annotate(run_path, before_path, after_path):
     run["store_metric_names"] = [kr, ks, kb]
     run["records_per_sync"] = records / syncs if records and syncs else None
     run["records_per_batch"] = records / batches if records and batches else None
+    run["sync_ms_mean"] = sync_ms(run)
     out = run.pop("wrk_output", "")
     m = re.search(r"ingest-lua: issued (\d+) requests, (\d+) beyond", out)
     if m:
@@ -248,9 +257,9 @@ def cmd_report(path):
             else:
                 info.append(r)
     conns = sorted({int(re.search(r"-c(\d+)$", r["label"]).group(1)) for r in runs + probes})
-    print("| connections | run | req/s (median) | p50 | p99 | server CPU µs/req | records per sync | "
+    print("| connections | run | req/s (median) | p50 | p99 | server CPU µs/req | records per sync | mean sync | "
           "durability efficiency | vs nginx req/s | non-2xx | duplicates sent | NOISY |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for c in conns:
         pr = [p for p in probes if p["label"] == f"probe-c{c}"]
@@ -268,31 +277,36 @@ def cmd_report(path):
                 eff = statistics.median(effs)
             ratio = rps / nginx_rps if kind != "nginx" and nginx_rps else None
             summary[(kind, c)] = dict(rps=rps, eff=eff, ratio=ratio, p99=med(rows, "p99_us"))
+            for r in rows:
+                r.setdefault("sync_ms_mean", sync_ms(r))
+            sm = med(rows, "sync_ms_mean")
             print(f"| {c} | {kind} | {f0(rps)} | {ms(med(rows, 'p50_us'))} | {ms(med(rows, 'p99_us'))} | "
                   f"{f2(med(rows, 'server_us_per_req'))} | "
                   f"{f2(med(rows, 'records_per_sync')) if kind != 'nginx' else '–'} | "
-                  f"{f2(eff)} | {f2(ratio)} | {sum(r.get('non2xx', 0) + r.get('socket_errors', 0) for r in rows)} | "
+                  f"{'–' if sm is None else f'{sm:.2f} ms'} | {f2(eff)} | {f2(ratio)} | {sum(r.get('non2xx', 0) + r.get('socket_errors', 0) for r in rows)} | "
                   f"{sum(r.get('duplicate_requests', 0) for r in rows) if kind != 'nginx' else '–'} | "
                   f"{sum(1 for r in rows if r.get('noisy'))}/{len(rows)} |")
         if pr:
             print(f"| {c} | fsync probe ({c} × 1 KiB per fdatasync) | {f0(med(pr, 'records_per_s'))} records/s "
                   f"= {f0(probe_syncs)} syncs/s | {ms(med(pr, 'fdatasync_p50_us'))} | {ms(med(pr, 'fdatasync_p99_us'))} "
-                  f"| | | | | | | |")
+                  f"| | | | | | | | |")
     print()
     print("Per run (in the order they ran):")
     print()
-    print("| rep | run | req/s | p50 | p99 | server CPU µs/req | store records / syncs / batches | "
-          "records per sync | load1 | others CPU-s |")
-    print("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|")
+    print("| rep | run | req/s | p50 | p90 | p99 | server CPU µs/req | store records / syncs / batches | "
+          "records per sync | mean sync | load1 | others CPU-s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in ordered:
         if r.get("probe"):
             print(f"| {r.get('rep', '')} | {r['label']} | {f0(r['records_per_s'])} rec/s, {f0(r['syncs_per_s'])} syncs/s "
-                  f"| {ms(r['fdatasync_p50_us'])} | {ms(r['fdatasync_p99_us'])} | | | | | |")
+                  f"| {ms(r['fdatasync_p50_us'])} | | {ms(r['fdatasync_p99_us'])} | | | | | | |")
             continue
         rs = "–" if r.get("store_records") is None else \
             f"{f0(r['store_records'])} / {f0(r.get('store_syncs'))} / {f0(r.get('store_batches'))}"
-        print(f"| {r['rep']} | {r['label']} | {f0(r['rps'])} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | "
-              f"{f2(r['server_us_per_req'])} | {rs} | {f2(r.get('records_per_sync'))} | {r['loadavg1']:.2f} | "
+        sm = r.get("sync_ms_mean") or sync_ms(r)
+        print(f"| {r['rep']} | {r['label']} | {f0(r['rps'])} | {ms(r['p50_us'])} | {ms(r.get('p90_us'))} | "
+              f"{ms(r['p99_us'])} | {f2(r['server_us_per_req'])} | {rs} | {f2(r.get('records_per_sync'))} | "
+              f"{'–' if sm is None else f'{sm:.2f} ms'} | {r['loadavg1']:.2f} | "
               f"{r['other_cpu_s']:.2f}{' NOISY' if r.get('noisy') else ''} |")
     names = {tuple(r.get("store_metric_names") or []) for r in runs if r["label"].startswith("talon")}
     print()

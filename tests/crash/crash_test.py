@@ -261,8 +261,12 @@ def main():
     keep = bool(out)
     work = out or tempfile.mkdtemp(prefix="talon-crash.")
     if out:
-        shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(out)
+        # Clear only what an earlier run left (never the whole directory: it is the caller's).
+        os.makedirs(out, exist_ok=True)
+        shutil.rmtree(os.path.join(out, "data"), ignore_errors=True)
+        for name in os.listdir(out):
+            if name in ("report.json", "config.json") or (name.startswith("server.") and name.endswith(".log")):
+                os.unlink(os.path.join(out, name))
     rng = random.Random(SEED)
 
     # The kill schedule, drawn up front; the send rate spreads N over it so every kill lands

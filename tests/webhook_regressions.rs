@@ -12,29 +12,13 @@ use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::{TestServer, temp_dir};
+use support::{TestServer, hex, post_with, temp_dir};
 
 const DISCORD_SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const DISCORD_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn post_with(path: &str, headers: &[String], body: &[u8]) -> Vec<u8> {
-    let mut s = format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n");
-    for h in headers {
-        s.push_str(h);
-        s.push_str("\r\n");
-    }
-    s.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut v = s.into_bytes();
-    v.extend_from_slice(body);
-    v
 }
 
 /// A server on a data directory the caller keeps (so it can be restarted on the same store).

@@ -11,7 +11,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Response, TestServer, get};
+use support::{Response, TestServer, get, hex, post_with};
 
 const DISCORD_SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const DISCORD_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
@@ -29,25 +29,8 @@ fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn from_hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
-}
-
-/// A POST with extra header lines.
-fn post_with(path: &str, headers: &[String], body: &[u8]) -> Vec<u8> {
-    let mut s = format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n");
-    for h in headers {
-        s.push_str(h);
-        s.push_str("\r\n");
-    }
-    s.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut v = s.into_bytes();
-    v.extend_from_slice(body);
-    v
 }
 
 fn all_channels() -> Value {

@@ -183,6 +183,26 @@ pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
     v
 }
 
+/// `POST path` with a JSON content type, extra header lines (each without CRLF) and a body.
+#[must_use]
+pub fn post_with(path: &str, headers: &[String], body: &[u8]) -> Vec<u8> {
+    let mut s = format!("POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n");
+    for h in headers {
+        s.push_str(h);
+        s.push_str("\r\n");
+    }
+    s.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut v = s.into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+/// Lower-case hex of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why reading a response failed.
 #[derive(Debug)]
 pub enum ReadError {

@@ -278,11 +278,19 @@ fn append(tx: &Connection, d: &NewDelivery, window_ms: u64, now: i64) -> rusqlit
         }
     }
     tx.prepare_cached(
-        "INSERT INTO inbox (channel, delivery_id, received_ms, updated_ms, state, headers, body) \
+        "INSERT INTO inbox (channel, delivery_id, received_ms, updated_ms, state, headers, body_len) \
          VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6)",
     )?
-    .execute(params![d.channel, d.delivery_id, col(d.received_ms), now, headers_json(&d.headers), d.body])?;
+    .execute(params![
+        d.channel,
+        d.delivery_id,
+        col(d.received_ms),
+        now,
+        headers_json(&d.headers),
+        col(d.body.len() as u64)
+    ])?;
     let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO inbox_body (id, body) VALUES (?1, ?2)")?.execute(params![id, d.body])?;
     tx.prepare_cached(
         "INSERT INTO dedup (channel, delivery_id, received_ms, inbox_id) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT(channel, delivery_id) DO UPDATE SET received_ms = excluded.received_ms, inbox_id = excluded.inbox_id",
@@ -300,10 +308,14 @@ fn enqueue(tx: &Connection, m: &NewOutbound) -> rusqlite::Result<i64> {
     Ok(tx.last_insert_rowid())
 }
 
-const INBOX_COLS: &str = "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, body, length(body)";
-/// The same columns with an empty body in place of the stored one.
-const INBOX_COLS_NO_BODY: &str =
-    "id, channel, delivery_id, received_ms, updated_ms, state, attempts, duplicates, error, headers, X'', length(body)";
+/// An inbox row with its body (`i` is the inbox, `b` its body).
+const INBOX_COLS: &str = "i.id, i.channel, i.delivery_id, i.received_ms, i.updated_ms, i.state, i.attempts, \
+                          i.duplicates, i.error, i.headers, b.body, i.body_len";
+/// The same columns with an empty body in place of the stored one (no join, no body read).
+const INBOX_COLS_NO_BODY: &str = "i.id, i.channel, i.delivery_id, i.received_ms, i.updated_ms, i.state, i.attempts, \
+                                  i.duplicates, i.error, i.headers, X'', i.body_len";
+/// Rows with their bodies.
+const WITH_BODY: &str = "FROM inbox i JOIN inbox_body b ON b.id = i.id";
 
 fn bad_value(idx: usize, why: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(StoreError::Sqlite(why)))
@@ -333,7 +345,7 @@ fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxEntry> {
 }
 
 fn get_inbox(conn: &Connection, id: i64) -> rusqlite::Result<Option<InboxEntry>> {
-    conn.prepare_cached(&format!("SELECT {INBOX_COLS} FROM inbox WHERE id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {INBOX_COLS} {WITH_BODY} WHERE i.id = ?1"))?
         .query_row(params![id], inbox_row)
         .optional()
 }
@@ -393,8 +405,8 @@ impl Backend for SqliteBackend {
         let conn = self.reader.lock();
         let after = q.after.unwrap_or(i64::MIN);
         let limit = limit_col(q.limit);
-        let order = "ORDER BY id LIMIT ?2";
-        let cols = if q.bodies { INBOX_COLS } else { INBOX_COLS_NO_BODY };
+        let order = "ORDER BY i.id LIMIT ?2";
+        let (cols, from) = if q.bodies { (INBOX_COLS, WITH_BODY) } else { (INBOX_COLS_NO_BODY, "FROM inbox i") };
         // Rows are taken while the bodies loaded stay under the budget (at least one row).
         let mut loaded = 0u64;
         let mut within_budget = |row: &rusqlite::Result<InboxEntry>| {
@@ -407,23 +419,23 @@ impl Backend for SqliteBackend {
         // One statement per filter shape, so each uses its index ((state, id) or (channel, id)).
         let rows = match (&q.channel, q.state) {
             (None, None) => conn
-                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} {from} WHERE i.id > ?1 {order}"))?
                 .query_map(params![after, limit], inbox_row)?
                 .take_while(&mut within_budget)
                 .collect::<rusqlite::Result<Vec<_>>>(),
             (Some(ch), None) => conn
-                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE channel = ?3 AND id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} {from} WHERE i.channel = ?3 AND i.id > ?1 {order}"))?
                 .query_map(params![after, limit, ch], inbox_row)?
                 .take_while(&mut within_budget)
                 .collect(),
             (None, Some(st)) => conn
-                .prepare_cached(&format!("SELECT {cols} FROM inbox WHERE state = ?3 AND id > ?1 {order}"))?
+                .prepare_cached(&format!("SELECT {cols} {from} WHERE i.state = ?3 AND i.id > ?1 {order}"))?
                 .query_map(params![after, limit, st.as_str()], inbox_row)?
                 .take_while(&mut within_budget)
                 .collect(),
             (Some(ch), Some(st)) => conn
                 .prepare_cached(&format!(
-                    "SELECT {cols} FROM inbox WHERE channel = ?3 AND state = ?4 AND id > ?1 {order}"
+                    "SELECT {cols} {from} WHERE i.channel = ?3 AND i.state = ?4 AND i.id > ?1 {order}"
                 ))?
                 .query_map(params![after, limit, ch, st.as_str()], inbox_row)?
                 .take_while(&mut within_budget)

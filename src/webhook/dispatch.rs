@@ -12,6 +12,7 @@
 //! not `done`/`failed` when the process stopped) is dispatched again: consumers see a delivery
 //! at least once and tell repeats apart by `inboxId`.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -192,12 +193,12 @@ fn dispatch(app: &App, batch: Vec<InboxEntry>) {
 }
 
 /// Lark deliveries are stored as received (encrypted when an Encrypt Key is set).
-fn plaintext(app: &App, channel: Channel, body: &[u8]) -> Vec<u8> {
+fn plaintext<'a>(app: &App, channel: Channel, body: &'a [u8]) -> Cow<'a, [u8]> {
     if channel != Channel::Lark {
-        return body.to_vec();
+        return Cow::Borrowed(body);
     }
     let key = app.settings.ingest.channel(Channel::Lark).and_then(|c| match &c.native {
-        Some(NativeVerifier::Lark { encrypt_key: Some(k), .. }) => Some(k.clone()),
+        Some(NativeVerifier::Lark { encrypt_key: Some(k), .. }) => Some(k.as_slice()),
         _ => None,
     });
     #[derive(serde::Deserialize)]
@@ -205,7 +206,7 @@ fn plaintext(app: &App, channel: Channel, body: &[u8]) -> Vec<u8> {
         encrypt: String,
     }
     match (key, serde_json::from_slice::<Encrypted>(body)) {
-        (Some(key), Ok(e)) => lark::decrypt(e.encrypt.as_bytes(), &key).unwrap_or_else(|_| body.to_vec()),
-        _ => body.to_vec(),
+        (Some(key), Ok(e)) => lark::decrypt(e.encrypt.as_bytes(), key).map_or(Cow::Borrowed(body), Cow::Owned),
+        _ => Cow::Borrowed(body),
     }
 }

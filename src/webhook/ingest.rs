@@ -338,15 +338,11 @@ pub fn body_cap(
     if channel == Channel::WhatsApp && matches!(head.method, Method::Get | Method::Head) {
         return Ok(0);
     }
-    Ok(match scheme.signature_header() {
-        _ if matches!(scheme, Scheme::Unsigned) => {
-            if token_ok() {
-                cap
-            } else {
-                settings.max_unsigned_body_bytes
-            }
-        }
-        Some(name) if head.header(name).is_none() => settings.max_unsigned_body_bytes,
-        _ => cap,
-    })
+    let signed = match (scheme, scheme.signature_header()) {
+        (Scheme::Unsigned, _) => token_ok(),
+        (_, Some(name)) => head.header(name).is_some(),
+        // The credential is inside the body (Lark without an Encrypt Key).
+        (_, None) => true,
+    };
+    Ok(if signed { cap } else { settings.max_unsigned_body_bytes })
 }

@@ -46,7 +46,8 @@ impl<'a> Scheme<'a> {
     }
 
     /// The header whose presence marks a signed request (so the larger body cap applies).
-    /// `None` when the credential is inside the body (Lark without an Encrypt Key).
+    /// `None` when the credential is inside the body (Lark without an Encrypt Key) or is a
+    /// bearer token (`Unsigned`).
     #[must_use]
     pub fn signature_header(&self) -> Option<&'a str> {
         match self {
@@ -60,7 +61,8 @@ impl<'a> Scheme<'a> {
             Self::HumanHmac(_) => Some(X_SIGNATURE),
             Self::Hooks(h) if h.standard_secret.is_some() => Some(standard::SIGNATURE_HEADER),
             Self::Hooks(h) => Some(h.signature_header.as_str()),
-            Self::Unsigned => Some("authorization"),
+            // No signature: a bearer token, which `super::ingest::body_cap` checks itself.
+            Self::Unsigned => None,
         }
     }
 

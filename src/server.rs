@@ -71,6 +71,7 @@ fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Stor
         queue_capacity: ingest.queue,
         max_batch: ingest.max_batch,
         dedup_window: ingest.dedup_window,
+        dedup_max_keys: ingest.dedup_max_keys,
         sync_full: ingest.store_sync_full,
         log: Box::new(move |line: &str| log.event(LogLevel::Error, line, &[])),
         group_commit_wait: std::time::Duration::from_micros(settings.config.store.group_commit_wait_us),

@@ -107,6 +107,8 @@ pub struct IngestSettings {
     pub ack: AckPolicy,
     /// Duplicate window.
     pub dedup_window: Duration,
+    /// Most dedup keys held in memory.
+    pub dedup_max_keys: usize,
     /// Cap of a request without a signature header.
     pub max_unsigned_body_bytes: u64,
     /// Human's `X-Signature` secret.
@@ -234,6 +236,7 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
         ("ingest.queue", ingest.queue as u64),
         ("ingest.max_queued_bytes", ingest.max_queued_bytes),
         ("ingest.max_batch", ingest.max_batch as u64),
+        ("ingest.dedup_max_keys", ingest.dedup_max_keys as u64),
     ] {
         if v == 0 {
             errors.push(ConfigError::new(path, "must be greater than 0"));
@@ -247,6 +250,7 @@ pub fn resolve(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>, errors: &m
     IngestSettings {
         ack,
         dedup_window: Duration::from_secs(ingest.dedup_window_s),
+        dedup_max_keys: ingest.dedup_max_keys,
         max_unsigned_body_bytes: ingest.max_unsigned_body_bytes,
         generic_secret,
         max_body_bytes: ingest.max_body_bytes,

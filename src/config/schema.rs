@@ -339,6 +339,10 @@ pub struct IngestConfig {
     /// Window in which a repeated delivery id is acknowledged as a duplicate and not stored;
     /// after it the id is forgotten and a re-delivery is stored as new.
     pub dedup_window_s: u64,
+    /// Most dedup keys held in memory (about 40 bytes each). Past it the oldest keys are
+    /// forgotten before their window ends (`talon_store_dedup_evicted_early_total`), so a
+    /// retry that late would be stored a second time; nothing new is ever refused.
+    pub dedup_max_keys: usize,
     /// Largest signed webhook body (per channel `max_body_bytes` overrides); a larger
     /// Content-Length is 413 before the body is read.
     pub max_body_bytes: u64,
@@ -370,6 +374,7 @@ impl Default for IngestConfig {
             ack: "durable".into(),
             buffered_sync_interval_ms: 5,
             dedup_window_s: 86_400,
+            dedup_max_keys: crate::store::dedup::DEFAULT_MAX_KEYS,
             max_body_bytes: 1_048_576,
             max_unsigned_body_bytes: 4096,
             webhook_hmac_secret: None,

@@ -72,7 +72,7 @@ pub enum WriteOp<'a> {
         /// The attempt's error.
         error: Option<&'a str>,
     },
-    /// Forget at most `limit` dedup keys received before `before_ms`.
+    /// Forget at most `limit` dedup keys received before `before_ms` (the rows stay).
     PruneDedup {
         /// Cut-off, Unix ms.
         before_ms: u64,
@@ -105,6 +105,15 @@ pub struct Applied {
     pub sync_micros: u64,
 }
 
+/// The dedup index's size, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DedupStats {
+    /// Keys held now.
+    pub keys: u64,
+    /// Keys forgotten before their window ended because the index was full.
+    pub evicted_early: u64,
+}
+
 /// A database the store can run on.
 pub trait Backend: Send + Sync {
     /// Apply `writes` in order as one transaction and commit it. `now_ms` stamps `updated_ms`.
@@ -118,6 +127,11 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// The sync failed; the caller treats it as fatal.
     fn sync(&self) -> Result<(), StoreError>;
+
+    /// The dedup index's size (a backend that keeps no index in memory reports zeros).
+    fn dedup_stats(&self) -> DedupStats {
+        DedupStats::default()
+    }
 
     /// Periodic maintenance off the writer's path (SQLite: WAL checkpoints).
     ///

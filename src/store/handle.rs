@@ -19,6 +19,7 @@ use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
 
 use super::backend::Backend;
+use super::dedup::DedupLimits;
 use super::sqlite::SqliteBackend;
 use super::sync;
 use super::types::{
@@ -78,7 +79,8 @@ impl Store {
     /// # Errors
     /// The file cannot be opened or migrated, or a thread cannot start.
     pub fn open(opts: StoreOptions) -> Result<Self, StoreError> {
-        let backend = SqliteBackend::open(&opts.path, opts.ack, opts.sync_full)?;
+        let dedup = DedupLimits { window: opts.dedup_window, max_keys: opts.dedup_max_keys };
+        let backend = SqliteBackend::open_with(&opts.path, opts.ack, opts.sync_full, dedup)?;
         Self::with_backend(Arc::new(backend), opts)
     }
 
@@ -290,6 +292,7 @@ impl Store {
         let s = &self.shared;
         let committed = s.committed.load(Relaxed);
         let synced = s.synced.load(Relaxed);
+        let dedup = self.backend.dedup_stats();
         let mut hist = [0u64; HIST_SLOTS];
         for (out, h) in hist.iter_mut().zip(&s.hist) {
             *out = h.load(Relaxed);
@@ -306,6 +309,8 @@ impl Store {
             queue_capacity: self.capacity,
             sync_micros_total: s.sync_micros.load(Relaxed),
             unsynced_records: committed.saturating_sub(synced),
+            dedup_keys: dedup.keys,
+            dedup_evicted_early: dedup.evicted_early,
             records_per_sync_hist: hist,
         }
     }

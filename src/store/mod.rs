@@ -19,6 +19,7 @@
 //!   ([`sqlite::WAL_TRUNCATE_BYTES`]) and every query's row count are bounded.
 
 pub mod backend;
+pub mod dedup;
 mod handle;
 pub mod schema;
 pub mod sqlite;
@@ -29,7 +30,8 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Applied, Backend, Outcome, WriteOp};
+pub use backend::{Applied, Backend, DedupStats, Outcome, WriteOp};
+pub use dedup::DedupLimits;
 pub use handle::{DoneFn, Store};
 pub use sqlite::SqliteBackend;
 pub use types::{

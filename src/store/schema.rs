@@ -18,7 +18,7 @@ use super::types::StoreError;
 ///   `inbox(channel, id)` the per-channel listing; both scan in id order without sorting.
 /// - `dedup` is its own small WITHOUT ROWID table keyed by the dedup key, so the duplicate
 ///   check is one primary-key probe, and pruning old keys (by `received_ms`) never touches
-///   the inbox rows themselves.
+///   the inbox rows themselves (dropped again in version 3).
 /// - `id INTEGER PRIMARY KEY` without AUTOINCREMENT: ids only ever grow while rows are never
 ///   deleted, and it saves a `sqlite_sequence` write per insert.
 /// - STRICT tables refuse a value of the wrong type instead of storing it.
@@ -85,8 +85,18 @@ UPDATE inbox SET body_len = length(body);
 ALTER TABLE inbox DROP COLUMN body;
 ";
 
+/// Version 3: the dedup table goes; the keys live in memory ([`super::dedup`]), rebuilt from
+/// the inbox rows (which hold every key and its time) when the store opens.
+///
+/// Why: the keys are random, so each new delivery dirtied one random page of the table's
+/// B-tree: 60% of the bytes written per delivery, and half the writer's time.
+const V3: &str = "
+DROP INDEX dedup_received_ms;
+DROP TABLE dedup;
+";
+
 /// Every migration, in order: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 // The list is a handful of entries; the cast cannot truncate.

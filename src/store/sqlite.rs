@@ -12,15 +12,19 @@
 //!   PASSIVE checkpoint on its own connection, and a TRUNCATE one when the WAL file is past
 //!   [`WAL_TRUNCATE_BYTES`], so the WAL stays bounded without stalling commits for long.
 //! - Every write runs in one `BEGIN IMMEDIATE` transaction per [`Backend::apply`] call.
+//! - Dedup keys live in a [`DedupIndex`] in memory, rebuilt from the inbox rows at open; a hit
+//!   is confirmed against the stored row before a delivery is called a duplicate.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use super::backend::{Applied, Backend, Outcome, WriteOp};
+use super::backend::{Applied, Backend, DedupStats, Outcome, WriteOp};
+use super::dedup::{DedupIndex, DedupLimits};
 use super::schema;
 use super::types::{
     AckMode, Appended, InboxEntry, InboxQuery, InboxState, MAX_BODY_BYTES_PER_QUERY, MAX_QUERY_LIMIT, NewDelivery,
@@ -62,6 +66,11 @@ pub struct SqliteBackend {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     checkpointer: Mutex<Connection>,
+    /// Only the writer's transactions touch it (under `writer`'s lock, taken first).
+    dedup: Mutex<DedupIndex>,
+    /// The index's size as of the last transaction, readable without waiting for one.
+    dedup_keys: AtomicU64,
+    dedup_evicted_early: AtomicU64,
     /// Our own handle on the `-wal` file, for fdatasync. Opened once it exists; SQLite removes
     /// the file only when the last connection closes, and we hold three, so the handle always
     /// names the live WAL (TRUNCATE shortens it in place).
@@ -72,12 +81,22 @@ pub struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Open (creating the file and its parent directory) and migrate to the latest schema.
+    /// Open (creating the file and its parent directory) and migrate to the latest schema,
+    /// with the default dedup limits (24 h, [`super::dedup::DEFAULT_MAX_KEYS`]).
     ///
     /// # Errors
     /// The directory or file cannot be created or opened, WAL mode is refused, or the schema
     /// is newer than this build.
     pub fn open(path: &Path, ack: AckMode, sync_full: bool) -> Result<Self, StoreError> {
+        Self::open_with(path, ack, sync_full, DedupLimits::default())
+    }
+
+    /// [`Self::open`] with these dedup limits: the index is rebuilt from the inbox rows
+    /// received within `dedup.window` (newest first, at most `dedup.max_keys`).
+    ///
+    /// # Errors
+    /// As [`Self::open`], or the inbox cannot be read.
+    pub fn open_with(path: &Path, ack: AckMode, sync_full: bool, dedup: DedupLimits) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Sqlite(format!("cannot create {}: {e}", dir.display())))?;
@@ -101,6 +120,7 @@ impl SqliteBackend {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.busy_timeout(WRITER_BUSY_TIMEOUT)?;
         schema::migrate(&mut writer)?;
+        let index = rebuild_dedup(&writer, dedup)?;
 
         let reader = open("reader")?;
         reader.pragma_update(None, "query_only", true)?;
@@ -119,6 +139,9 @@ impl SqliteBackend {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             checkpointer: Mutex::new(checkpointer),
+            dedup_keys: AtomicU64::new(index.len() as u64),
+            dedup_evicted_early: AtomicU64::new(0),
+            dedup: Mutex::new(index),
             wal: Mutex::new(None),
             wal_path: PathBuf::from(wal_path),
             durability,
@@ -174,6 +197,44 @@ impl SqliteBackend {
     }
 }
 
+/// How many rows older than the window in a row end the rebuild's scan. Ids grow with arrival,
+/// so rows below the first old one are old too, except where the clock was stepped; a run this
+/// long means the scan has left the window for good.
+const REBUILD_STOP_AFTER_OLD_ROWS: usize = 4096;
+
+/// The dedup index of the rows received within the window, newest first up to the bound.
+/// Rows are scanned by descending id, skipping old ones, until
+/// [`REBUILD_STOP_AFTER_OLD_ROWS`] old rows in a row (or the bound) end it.
+fn rebuild_dedup(conn: &Connection, limits: DedupLimits) -> Result<DedupIndex, StoreError> {
+    let mut index = DedupIndex::new(limits.max_keys);
+    let window_ms = u64::try_from(limits.window.as_millis()).unwrap_or(u64::MAX);
+    let cutoff = crate::app::unix_ms().saturating_sub(window_ms);
+    let mut stmt = conn.prepare("SELECT id, channel, delivery_id, received_ms FROM inbox ORDER BY id DESC")?;
+    let mut rows = stmt.query([])?;
+    let mut keys = Vec::new();
+    let mut old_in_a_row = 0usize;
+    while let Some(r) = rows.next()? {
+        let received_ms = ms(r.get(3)?);
+        if received_ms < cutoff {
+            old_in_a_row += 1;
+            if old_in_a_row >= REBUILD_STOP_AFTER_OLD_ROWS {
+                break;
+            }
+            continue;
+        }
+        old_in_a_row = 0;
+        if keys.len() >= limits.max_keys {
+            break;
+        }
+        let (channel, delivery_id): (String, String) = (r.get(1)?, r.get(2)?);
+        keys.push((index.key(&channel, &delivery_id), r.get::<_, i64>(0)?, received_ms));
+    }
+    for (key, id, received_ms) in keys.into_iter().rev() {
+        index.remember(key, id, received_ms);
+    }
+    Ok(index)
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
@@ -208,9 +269,11 @@ fn headers_json(headers: &[(String, String)]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn apply_one(tx: &Connection, op: &WriteOp<'_>, now: i64) -> rusqlite::Result<Outcome> {
+fn apply_one(tx: &Connection, dedup: &mut DedupIndex, op: &WriteOp<'_>, now: i64) -> rusqlite::Result<Outcome> {
     Ok(match *op {
-        WriteOp::Append { delivery, dedup_window_ms } => Outcome::Appended(append(tx, delivery, dedup_window_ms, now)?),
+        WriteOp::Append { delivery, dedup_window_ms } => {
+            Outcome::Appended(append(tx, dedup, delivery, dedup_window_ms, now)?)
+        }
         WriteOp::SetState { ids, state, error } => {
             let mut stmt =
                 tx.prepare_cached("UPDATE inbox SET state = ?1, error = ?2, updated_ms = ?3 WHERE id = ?4")?;
@@ -250,31 +313,29 @@ fn apply_one(tx: &Connection, op: &WriteOp<'_>, now: i64) -> rusqlite::Result<Ou
             )?
             .execute(params![state.as_str(), col(next_attempt_ms), error, id])? as u64,
         ),
-        WriteOp::PruneDedup { before_ms, limit } => Outcome::Changed(
-            tx.prepare_cached(
-                "DELETE FROM dedup WHERE (channel, delivery_id) IN \
-                 (SELECT channel, delivery_id FROM dedup WHERE received_ms < ?1 LIMIT ?2)",
-            )?
-            .execute(params![col(before_ms), i64::try_from(limit).unwrap_or(i64::MAX)])? as u64,
-        ),
+        WriteOp::PruneDedup { before_ms, limit } => Outcome::Changed(dedup.prune(before_ms, limit)),
     })
 }
 
-fn append(tx: &Connection, d: &NewDelivery, window_ms: u64, now: i64) -> rusqlite::Result<Appended> {
-    let seen: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT inbox_id, received_ms FROM dedup WHERE channel = ?1 AND delivery_id = ?2")?
-        .query_row(params![d.channel, d.delivery_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((id, first_ms)) = seen {
+fn append(
+    tx: &Connection,
+    dedup: &mut DedupIndex,
+    d: &NewDelivery,
+    window_ms: u64,
+    now: i64,
+) -> rusqlite::Result<Appended> {
+    let key = dedup.key(d.channel, &d.delivery_id);
+    if let Some(id) = dedup.candidate(key) {
+        // Confirm against the row: the index holds hashes, and only the row's own key makes
+        // this delivery a repeat.
+        let first_ms: Option<i64> = tx
+            .prepare_cached("SELECT received_ms FROM inbox WHERE id = ?1 AND channel = ?2 AND delivery_id = ?3")?
+            .query_row(params![id, d.channel, d.delivery_id], |r| r.get(0))
+            .optional()?;
         // A delivery stamped before the stored one (clock step) counts as inside the window.
-        if d.received_ms.saturating_sub(ms(first_ms)) < window_ms {
-            let n = tx
-                .prepare_cached("UPDATE inbox SET duplicates = duplicates + 1 WHERE id = ?1")?
-                .execute(params![id])?;
-            // The key outlived its row (not possible today: rows are never deleted); store anew.
-            if n > 0 {
-                return Ok(Appended::Duplicate { id });
-            }
+        if first_ms.is_some_and(|first| d.received_ms.saturating_sub(ms(first)) < window_ms) {
+            tx.prepare_cached("UPDATE inbox SET duplicates = duplicates + 1 WHERE id = ?1")?.execute(params![id])?;
+            return Ok(Appended::Duplicate { id });
         }
     }
     tx.prepare_cached(
@@ -291,11 +352,9 @@ fn append(tx: &Connection, d: &NewDelivery, window_ms: u64, now: i64) -> rusqlit
     ])?;
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO inbox_body (id, body) VALUES (?1, ?2)")?.execute(params![id, d.body])?;
-    tx.prepare_cached(
-        "INSERT INTO dedup (channel, delivery_id, received_ms, inbox_id) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT(channel, delivery_id) DO UPDATE SET received_ms = excluded.received_ms, inbox_id = excluded.inbox_id",
-    )?
-    .execute(params![d.channel, d.delivery_id, col(d.received_ms), id])?;
+    // Remembered before the commit: if the commit fails, the store fail-stops and no later
+    // write consults the index again.
+    dedup.remember(key, id, d.received_ms);
     Ok(Appended::Stored { id })
 }
 
@@ -369,11 +428,15 @@ impl Backend for SqliteBackend {
     fn apply(&self, writes: &[WriteOp<'_>], now_ms: u64) -> Result<Applied, StoreError> {
         let now = col(now_ms);
         let mut conn = self.writer.lock();
+        let mut dedup = self.dedup.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(writes.len());
         for op in writes {
-            outcomes.push(apply_one(&tx, op, now)?);
+            outcomes.push(apply_one(&tx, &mut dedup, op, now)?);
         }
+        self.dedup_keys.store(dedup.len() as u64, Ordering::Relaxed);
+        self.dedup_evicted_early.store(dedup.evicted_early(), Ordering::Relaxed);
+        drop(dedup);
         let started = Instant::now();
         tx.commit()?;
         let sync_micros = match self.durability {
@@ -390,6 +453,13 @@ impl Backend for SqliteBackend {
 
     fn sync(&self) -> Result<(), StoreError> {
         self.sync_wal()
+    }
+
+    fn dedup_stats(&self) -> DedupStats {
+        DedupStats {
+            keys: self.dedup_keys.load(Ordering::Relaxed),
+            evicted_early: self.dedup_evicted_early.load(Ordering::Relaxed),
+        }
     }
 
     fn maintain(&self) -> Result<(), StoreError> {

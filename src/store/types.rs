@@ -282,6 +282,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// A delivery whose key was stored less than this long before it is a duplicate.
     pub dedup_window: Duration,
+    /// Most dedup keys held in memory ([`super::dedup::DedupIndex`]).
+    pub dedup_max_keys: usize,
     /// `store.sync`: `"full"` (true) has SQLite sync the WAL inside each commit; `"normal"`
     /// (false) commits without it and the writer syncs the WAL itself before acking. Both are
     /// durable in [`AckMode::Durable`]; buffered mode always commits without syncing.
@@ -304,6 +306,7 @@ impl StoreOptions {
             queue_capacity: 8192,
             max_batch: 4096,
             dedup_window: Duration::from_secs(86_400),
+            dedup_max_keys: super::dedup::DEFAULT_MAX_KEYS,
             sync_full: true,
             log: Box::new(|line| eprintln!("{line}")),
             group_commit_wait: Duration::ZERO,
@@ -319,6 +322,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("queue_capacity", &self.queue_capacity)
             .field("max_batch", &self.max_batch)
             .field("dedup_window", &self.dedup_window)
+            .field("dedup_max_keys", &self.dedup_max_keys)
             .field("sync_full", &self.sync_full)
             .finish_non_exhaustive()
     }
@@ -349,6 +353,10 @@ pub struct StoreStats {
     pub sync_micros_total: u64,
     /// Buffered mode: writes acknowledged but not yet covered by a sync. Always 0 when durable.
     pub unsynced_records: u64,
+    /// Dedup keys held in memory now.
+    pub dedup_keys: u64,
+    /// Dedup keys forgotten before their window ended because the index was full.
+    pub dedup_evicted_early: u64,
     /// How many writes each sync made durable: bucket `i` counts syncs with at most
     /// `RECORDS_PER_SYNC_BUCKETS[i]` writes (and more than the bucket before); the last bucket
     /// counts the rest. Not cumulative.

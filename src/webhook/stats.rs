@@ -138,7 +138,7 @@ pub fn render_metrics(
             let _ = writeln!(out, "talon_webhook_rejected_total{{channel=\"{channel}\",reason=\"{reason}\"}} {n}");
         }
     }
-    let series: [(&str, &str, &str, u64); 12] = [
+    let series: [(&str, &str, &str, u64); 14] = [
         ("talon_store_batches_total", "counter", "Transactions committed by the store writer.", store.batches),
         ("talon_store_records_total", "counter", "Deliveries stored as new inbox rows.", store.records),
         ("talon_store_duplicates_total", "counter", "Deliveries the writer found to be duplicates.", store.duplicates),
@@ -174,6 +174,13 @@ pub fn render_metrics(
             "gauge",
             "Buffered mode: acknowledged writes not yet synced (the loss window on power failure).",
             store.unsynced_records,
+        ),
+        ("talon_store_dedup_keys", "gauge", "Dedup keys held in memory.", store.dedup_keys),
+        (
+            "talon_store_dedup_evicted_early_total",
+            "counter",
+            "Dedup keys forgotten before their window ended because ingest.dedup_max_keys was reached.",
+            store.dedup_evicted_early,
         ),
         (
             "talon_store_healthy",

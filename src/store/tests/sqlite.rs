@@ -10,7 +10,7 @@ use crate::store::schema;
 use crate::store::types::{
     AckMode, Appended, InboxQuery, InboxState, MAX_QUERY_LIMIT, NewDelivery, NewOutbound, OutboxState, StoreError,
 };
-use crate::store::{SqliteBackend, Store};
+use crate::store::{DedupLimits, SqliteBackend, Store};
 
 fn append_all(b: &SqliteBackend, ds: &[NewDelivery], window_ms: u64) -> Vec<Appended> {
     let writes: Vec<_> = ds.iter().map(|d| WriteOp::Append { delivery: d, dedup_window_ms: window_ms }).collect();
@@ -35,11 +35,11 @@ fn open_creates_the_directory_and_a_wal_database_at_the_latest_version() {
     assert_eq!(schema::version(&conn).expect("version"), schema::LATEST);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
     assert_eq!(mode, "wal");
-    for table in ["inbox", "dedup", "kv", "outbox"] {
+    for (table, expected) in [("inbox", 1), ("inbox_body", 1), ("kv", 1), ("outbox", 1), ("dedup", 0)] {
         let n: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
             .expect("master");
-        assert_eq!(n, 1, "{table}");
+        assert_eq!(n, expected, "{table}");
     }
 }
 
@@ -129,14 +129,74 @@ fn pruning_forgets_old_keys_only() {
     append_all(&b, &[delivery("line", "old", 1_000), delivery("line", "new", 5_000)], window);
     let out = b.apply(&[WriteOp::PruneDedup { before_ms: 2_000, limit: 10 }], 1).expect("prune");
     assert_eq!(out.outcomes, vec![Outcome::Changed(1)]);
+    assert_eq!(b.dedup_stats().keys, 1);
     // "old" was forgotten (stored anew although inside the window), "new" was not.
-    let again = append_all(&b, &[delivery("line", "old", 1_500), delivery("line", "new", 5_500)], window);
+    let again = append_all(&b, &[delivery("line", "old", 5_100), delivery("line", "new", 5_500)], window);
     assert_eq!(again, vec![Appended::Stored { id: 3 }, Appended::Duplicate { id: 2 }]);
     // The limit bounds one prune.
-    let many: Vec<_> = (0..5).map(|i| delivery("lark", &format!("m{i}"), 100)).collect();
+    let many: Vec<_> = (0..5).map(|i| delivery("lark", &format!("m{i}"), 6_000)).collect();
     append_all(&b, &many, window);
-    let out = b.apply(&[WriteOp::PruneDedup { before_ms: 200, limit: 3 }], 1).expect("prune");
+    let out = b.apply(&[WriteOp::PruneDedup { before_ms: 7_000, limit: 3 }], 1).expect("prune");
     assert_eq!(out.outcomes, vec![Outcome::Changed(3)]);
+    assert_eq!(b.dedup_stats(), crate::store::DedupStats { keys: 4, evicted_early: 0 });
+}
+
+#[test]
+fn the_dedup_index_is_rebuilt_from_rows_inside_the_window_up_to_its_bound() {
+    let dir = TempDir::new("rebuild");
+    let now = crate::app::unix_ms();
+    {
+        let b = SqliteBackend::open(&dir.db(), AckMode::Durable, true).expect("open");
+        // An old row, then three young ones, then one stamped before the window by a clock step.
+        let ds = [
+            delivery("telegram", "ancient", now - 10_000_000),
+            delivery("telegram", "a", now - 3_000),
+            delivery("telegram", "b", now - 2_000),
+            delivery("telegram", "c", now - 1_000),
+            delivery("telegram", "stepped", now - 10_000_000),
+        ];
+        append_all(&b, &ds, 0);
+    }
+    let limits = DedupLimits { window: Duration::from_secs(3600), max_keys: 2 };
+    let b = SqliteBackend::open_with(&dir.db(), AckMode::Durable, true, limits).expect("reopen");
+    // The newest two young keys: "c" and "b" (old rows skipped, the bound reached before "a").
+    assert_eq!(b.dedup_stats().keys, 2);
+    let window = 3_600_000;
+    let again = append_all(
+        &b,
+        &[
+            delivery("telegram", "c", now),
+            delivery("telegram", "b", now),
+            delivery("telegram", "a", now),
+            delivery("telegram", "ancient", now),
+        ],
+        window,
+    );
+    assert_eq!(
+        again,
+        vec![
+            Appended::Duplicate { id: 4 },
+            Appended::Duplicate { id: 3 },
+            Appended::Stored { id: 6 },
+            Appended::Stored { id: 7 },
+        ]
+    );
+    // Two more keys into an index of two: the oldest ones went early, and were counted.
+    assert_eq!(b.dedup_stats(), crate::store::DedupStats { keys: 2, evicted_early: 2 });
+}
+
+#[test]
+fn an_index_hit_is_a_duplicate_only_if_the_row_has_the_same_key() {
+    let dir = TempDir::new("confirm");
+    let b = SqliteBackend::open(&dir.db(), AckMode::Durable, true).expect("open");
+    let now = crate::app::unix_ms();
+    assert_eq!(append_all(&b, &[delivery("slack", "e1", now)], 60_000), vec![Appended::Stored { id: 1 }]);
+    // The index still points key ("slack", "e1") at row 1, but row 1 now holds another key:
+    // what a hash collision would look like. The delivery must be stored, not dropped.
+    let other = rusqlite::Connection::open(dir.db()).expect("open");
+    other.execute("UPDATE inbox SET delivery_id = 'e2' WHERE id = 1", []).expect("rewrite");
+    drop(other);
+    assert_eq!(append_all(&b, &[delivery("slack", "e1", now)], 60_000), vec![Appended::Stored { id: 2 }]);
 }
 
 #[test]

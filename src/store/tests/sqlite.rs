@@ -199,6 +199,20 @@ fn an_index_hit_is_a_duplicate_only_if_the_row_has_the_same_key() {
     assert_eq!(append_all(&b, &[delivery("slack", "e1", now)], 60_000), vec![Appended::Stored { id: 2 }]);
 }
 
+/// Regression: with STAT4 a state bound as a parameter made SQLite plan the dispatcher's
+/// query again at every run (a third of the dispatcher's time under load).
+#[test]
+fn listing_by_state_is_planned_once() {
+    let dir = TempDir::new("plan");
+    let b = SqliteBackend::open(&dir.db(), AckMode::Durable, true).expect("open");
+    let q = InboxQuery { state: Some(InboxState::Received), after: Some(0), limit: 10, bodies: true, channel: None };
+    for i in 0..3 {
+        append_all(&b, &[delivery("telegram", &format!("p{i}"), 1)], 0);
+        assert_eq!(b.list(&q).expect("list").len(), i + 1);
+    }
+    assert_eq!(b.list_repreparations(&q), 0);
+}
+
 #[test]
 fn list_filters_pages_and_caps() {
     let dir = TempDir::new("list");

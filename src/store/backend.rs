@@ -133,13 +133,14 @@ pub trait Backend: Send + Sync {
         DedupStats::default()
     }
 
-    /// Periodic maintenance off the writer's path (SQLite: WAL checkpoints).
+    /// Periodic maintenance off the writer's path (SQLite: WAL checkpoints). `true` asks to be
+    /// called again soon (there was work to do).
     ///
     /// # Errors
     /// A failure that makes committed data unsafe; the caller treats it as fatal. Transient
     /// contention is not an error.
-    fn maintain(&self) -> Result<(), StoreError> {
-        Ok(())
+    fn maintain(&self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
     /// Inbox rows matching `query` (limit already capped by the caller).

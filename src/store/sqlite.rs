@@ -32,10 +32,20 @@ use super::types::{
     NewOutbound, OutboxEntry, OutboxState, StoreError,
 };
 
+/// Once the WAL holds this many bytes of frames, the checkpointer follows its PASSIVE round
+/// with a RESTART one: it holds new commits off while it copies the few frames PASSIVE left,
+/// syncs the database and waits for readers, so the next commit writes the WAL from its start.
+///
+/// Why: under steady writing a PASSIVE checkpoint is never complete when the writer commits
+/// again, so the WAL never restarted and grew to [`WAL_TRUNCATE_BYTES`], whose TRUNCATE
+/// stalled every commit for ~200 ms every 2 s at 9 k deliveries/s (docs/BENCHMARKS.md). A
+/// RESTART right after a PASSIVE round has little left to copy.
+pub const WAL_RESTART_BYTES: u64 = 8 << 20;
+
 /// Past this size, the WAL file is checkpointed with TRUNCATE (which waits for the writer's
-/// current transaction and holds off the next one while it copies) instead of PASSIVE. It is
-/// the WAL's bound in normal running: PASSIVE checkpoints every second keep it far below, and
-/// this only bites when long reads kept PASSIVE from finishing.
+/// current transaction and holds off the next one while it copies) and shortened to nothing.
+/// It is the file's bound: RESTART keeps the frames near [`WAL_RESTART_BYTES`], so this only
+/// bites when long reads kept the checkpoints from finishing, or once after a burst.
 pub const WAL_TRUNCATE_BYTES: u64 = 64 << 20;
 
 /// How long the writer waits for a lock (a TRUNCATE checkpoint in progress) before the
@@ -82,6 +92,8 @@ pub struct SqliteBackend {
     wal_path: PathBuf,
     durability: Durability,
     wal_truncate_bytes: u64,
+    /// The database's page size (a WAL frame holds one page).
+    page_size: u64,
 }
 
 impl SqliteBackend {
@@ -130,6 +142,7 @@ impl SqliteBackend {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.busy_timeout(WRITER_BUSY_TIMEOUT)?;
         schema::migrate(&mut writer)?;
+        let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let index = rebuild_dedup(&writer, dedup)?;
 
         let reader = open("reader")?;
@@ -158,6 +171,7 @@ impl SqliteBackend {
             wal_path: PathBuf::from(wal_path),
             durability,
             wal_truncate_bytes: WAL_TRUNCATE_BYTES,
+            page_size: u64::try_from(page_size).unwrap_or(4096),
         })
     }
 
@@ -177,6 +191,12 @@ impl SqliteBackend {
     pub(crate) fn list_repreparations(&self, q: &InboxQuery) -> i32 {
         let conn = self.reader.lock();
         conn.prepare_cached(&list_sql(q)).map_or(-1, |s| s.get_status(rusqlite::StatementStatus::RePrepare))
+    }
+
+    /// Frames in the WAL now (after a PASSIVE checkpoint).
+    #[cfg(test)]
+    pub(crate) fn wal_frames(&self) -> u64 {
+        self.checkpoint("PASSIVE").unwrap_or(u64::MAX)
     }
 
     #[cfg(test)]
@@ -204,13 +224,14 @@ impl SqliteBackend {
         }
     }
 
-    fn checkpoint(&self, mode: &str) -> Result<(), StoreError> {
+    /// One checkpoint; the frames in the WAL as it found them (0 when it could not tell).
+    fn checkpoint(&self, mode: &str) -> Result<u64, StoreError> {
         let conn = self.checkpointer.lock();
         // The pragma answers (busy, wal frames, frames checkpointed); busy is not an error,
         // it only means a reader or the writer was in the way: the next round tries again.
-        match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
-            Ok(()) => Ok(()),
-            Err(e) if is_busy(&e) => Ok(()),
+        match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) => Ok(u64::try_from(frames).unwrap_or(0)),
+            Err(e) if is_busy(&e) => Ok(0),
             Err(e) => Err(StoreError::Sqlite(format!("wal_checkpoint({mode}): {e}"))),
         }
     }
@@ -491,13 +512,16 @@ impl Backend for SqliteBackend {
         }
     }
 
-    fn maintain(&self) -> Result<(), StoreError> {
-        self.checkpoint("PASSIVE")?;
+    fn maintain(&self) -> Result<bool, StoreError> {
+        let frames = self.checkpoint("PASSIVE")?;
+        if frames.saturating_mul(self.page_size) > WAL_RESTART_BYTES {
+            self.checkpoint("RESTART")?;
+        }
         let wal_bytes = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
         if wal_bytes > self.wal_truncate_bytes {
             self.checkpoint("TRUNCATE")?;
         }
-        Ok(())
+        Ok(frames > 0)
     }
 
     fn list(&self, q: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {

@@ -7,7 +7,8 @@
 //!   so a clean shutdown leaves nothing unsynced. A sync covers exactly the writes counted as committed
 //!   before it started. A failed sync fail-stops the store: acknowledged writes may be lost,
 //!   and that is logged with their number.
-//! - The checkpointer calls [`Backend::maintain`] every [`CHECKPOINT_INTERVAL`]; an error
+//! - The checkpointer calls [`Backend::maintain`] every [`CHECKPOINT_INTERVAL`], or every
+//!   [`CHECKPOINT_BUSY_INTERVAL`] while the last call found frames to copy; an error
 //!   (not mere contention, which the backend absorbs) fail-stops the store.
 //! - Neither thread does anything once the store has failed.
 
@@ -20,8 +21,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::backend::Backend;
 use super::writer::Shared;
 
-/// Time between checkpoints.
+/// Time between checkpoints while the last one found nothing to copy.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Time between checkpoints while the database is being written: short, so each PASSIVE
+/// round has little to copy and a RESTART after it holds commits off only briefly.
+pub const CHECKPOINT_BUSY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Wait `interval`; `false` once the stop channel is closed.
 fn tick(stop: &Receiver<()>, interval: Duration) -> bool {
@@ -70,12 +75,19 @@ pub(crate) fn sync_once(backend: &dyn Backend, shared: &Shared) {
 
 /// The checkpointer loop; returns when `stop` is closed.
 pub(crate) fn run_checkpoints(backend: &Arc<dyn Backend>, shared: &Shared, stop: &Receiver<()>) {
-    while tick(stop, CHECKPOINT_INTERVAL) {
+    let mut interval = CHECKPOINT_INTERVAL;
+    while tick(stop, interval) {
         if shared.is_failed() {
+            interval = CHECKPOINT_INTERVAL;
             continue;
         }
-        if let Err(e) = backend.maintain() {
-            shared.fail(format!("checkpoint failed: {e}"));
-        }
+        interval = match backend.maintain() {
+            Ok(true) => CHECKPOINT_BUSY_INTERVAL,
+            Ok(false) => CHECKPOINT_INTERVAL,
+            Err(e) => {
+                shared.fail(format!("checkpoint failed: {e}"));
+                CHECKPOINT_INTERVAL
+            }
+        };
     }
 }

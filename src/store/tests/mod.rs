@@ -228,7 +228,7 @@ impl Backend for Gated {
     fn sync(&self) -> Result<(), StoreError> {
         if self.fail_sync { Err(StoreError::Sqlite("injected: fdatasync EIO".into())) } else { self.inner.sync() }
     }
-    fn maintain(&self) -> Result<(), StoreError> {
+    fn maintain(&self) -> Result<bool, StoreError> {
         self.inner.maintain()
     }
     fn list(&self, q: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {

@@ -319,6 +319,39 @@ fn outbox_enqueue_due_and_attempts() {
     assert_eq!((due[0].id, due[0].attempts, due[0].error.as_deref()), (a, 1, Some("429")));
 }
 
+/// Regression: under steady writing the WAL never restarted (a PASSIVE checkpoint is never
+/// complete when the writer commits again), grew to the TRUNCATE bound, and each TRUNCATE
+/// stalled commits for ~200 ms. Here a reader's open snapshot keeps PASSIVE from finishing,
+/// as the next commit did under load.
+#[test]
+fn past_the_restart_bound_maintenance_makes_the_wal_start_over() {
+    let dir = TempDir::new("restart-wal");
+    let b = SqliteBackend::open(&dir.db(), AckMode::Durable, true).expect("open");
+    let body = vec![b'x'; 8192];
+    let write = |from: usize, n: usize| {
+        let ds: Vec<_> = (from..from + n)
+            .map(|i| NewDelivery { body: body.clone(), ..delivery("telegram", &format!("r{i}"), 1) })
+            .collect();
+        for chunk in ds.chunks(100) {
+            append_all(&b, chunk, 0);
+        }
+    };
+    write(0, 600);
+    // A reader holds a snapshot taken here while more is committed behind it, and lets go
+    // 200 ms later (a RESTART waits for it; a PASSIVE stops at its snapshot).
+    let reader = rusqlite::Connection::open(dir.db()).expect("reader");
+    reader.execute_batch("BEGIN; SELECT count(*) FROM inbox;").expect("snapshot");
+    write(600, 600);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        reader.execute_batch("COMMIT").expect("end snapshot");
+    });
+    assert!(b.maintain().expect("maintain"), "there were frames to copy");
+    release.join().expect("reader thread");
+    append_all(&b, &[delivery("telegram", "after", 1)], 0);
+    assert!(b.wal_frames() < 64, "the next commit wrote the WAL from its start");
+}
+
 #[test]
 fn a_large_wal_is_truncated_by_maintenance() {
     let dir = TempDir::new("wal");

@@ -94,6 +94,8 @@ pub struct SqliteBackend {
     wal_truncate_bytes: u64,
     /// The database's page size (a WAL frame holds one page).
     page_size: u64,
+    /// Frames in the WAL at the last maintenance: unchanged means nothing was written since.
+    last_wal_frames: AtomicU64,
 }
 
 impl SqliteBackend {
@@ -172,6 +174,7 @@ impl SqliteBackend {
             durability,
             wal_truncate_bytes: WAL_TRUNCATE_BYTES,
             page_size: u64::try_from(page_size).unwrap_or(4096),
+            last_wal_frames: AtomicU64::new(0),
         })
     }
 
@@ -513,15 +516,18 @@ impl Backend for SqliteBackend {
     }
 
     fn maintain(&self) -> Result<bool, StoreError> {
-        let frames = self.checkpoint("PASSIVE")?;
+        let mut frames = self.checkpoint("PASSIVE")?;
         if frames.saturating_mul(self.page_size) > WAL_RESTART_BYTES {
-            self.checkpoint("RESTART")?;
+            frames = self.checkpoint("RESTART")?;
         }
         let wal_bytes = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
         if wal_bytes > self.wal_truncate_bytes {
             self.checkpoint("TRUNCATE")?;
         }
-        Ok(frames > 0)
+        // A checkpoint leaves the frame count as it is (only the next commit starts the WAL
+        // over), so "written since last time" is a change in the count, not a count above 0.
+        let last = self.last_wal_frames.swap(frames, Ordering::Relaxed);
+        Ok(frames != last)
     }
 
     fn list(&self, q: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {

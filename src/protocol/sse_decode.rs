@@ -98,7 +98,8 @@ pub struct SseDecoder {
     partial: Vec<u8>,
     /// The previous feed ended in `\r`: a `\n` at the start of the next one belongs to it.
     after_cr: bool,
-    /// At least one byte was seen (the byte order mark is only skipped on the first line).
+    /// The first line was processed (the byte order mark is only skipped on the first line,
+    /// which may arrive in pieces).
     started: bool,
     event: Vec<u8>,
     data: Vec<u8>,
@@ -176,7 +177,6 @@ impl SseDecoder {
         if !rest.is_empty() {
             self.check_line(self.partial.len().saturating_add(rest.len()))?;
             self.partial.extend_from_slice(rest);
-            self.started = true;
         }
         Ok(())
     }
@@ -272,6 +272,71 @@ mod tests {
             }
         }
         (events, error)
+    }
+
+    fn error_name(e: SseError) -> &'static str {
+        match e {
+            SseError::LineTooLong { .. } => "line_too_long",
+            SseError::EventTooLarge { .. } => "event_too_large",
+        }
+    }
+
+    type Outcome = (Vec<(String, String, String)>, Option<&'static str>, bool);
+
+    fn run(limits: SseLimits, pieces: &[&[u8]]) -> Outcome {
+        let mut d = SseDecoder::with_limits(limits);
+        let (events, error) = decode_all(&mut d, pieces);
+        (events, error.map(error_name), d.has_pending())
+    }
+
+    /// Every case of `proto/providers/sse_frames.json`, fed whole, split in two at every byte,
+    /// and one byte at a time: the same events, error and pending state each way.
+    #[test]
+    fn proto_vectors_in_any_split() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../proto/providers/sse_frames.json")).unwrap_or_default();
+        let cases = doc["cases"].as_array().cloned().unwrap_or_default();
+        assert!(cases.len() >= 20, "proto/providers/sse_frames.json has {} cases", cases.len());
+        for case in cases {
+            let name = case["name"].as_str().unwrap_or("?");
+            let input = case["input"].as_str().unwrap_or_default().as_bytes();
+            let limit = |k: &str, d: usize| case["limits"][k].as_u64().map_or(d, |v| usize::try_from(v).unwrap_or(d));
+            let limits = SseLimits {
+                max_line_bytes: limit("max_line_bytes", DEFAULT_MAX_LINE_BYTES),
+                max_event_bytes: limit("max_event_bytes", DEFAULT_MAX_EVENT_BYTES),
+            };
+            let want_events: Vec<(String, String, String)> = case["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                    (s("event"), s("data"), s("id"))
+                })
+                .collect();
+            let want: Outcome = (
+                want_events,
+                case["error"].as_str().map(|e| match e {
+                    "line_too_long" => "line_too_long",
+                    _ => "event_too_large",
+                }),
+                case["pending"].as_bool().unwrap_or(false),
+            );
+            let whole = run(limits, &[input]);
+            assert_eq!(whole.0, want.0, "{name}: events");
+            assert_eq!(whole.1, want.1, "{name}: error");
+            if want.1.is_none() {
+                assert_eq!(whole.2, want.2, "{name}: pending");
+            }
+            for cut in 0..=input.len() {
+                let (a, b) = input.split_at(cut);
+                assert_eq!(run(limits, &[a, b]).0, whole.0, "{name}: split at {cut}");
+                assert_eq!(run(limits, &[a, b]).1, whole.1, "{name}: split at {cut}");
+            }
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            let bytewise = run(limits, &bytes);
+            assert_eq!((bytewise.0, bytewise.1), (whole.0, whole.1), "{name}: bytewise");
+        }
     }
 
     #[test]

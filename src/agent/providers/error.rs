@@ -59,6 +59,21 @@ pub enum StreamError {
 }
 
 impl StreamError {
+    /// A short stable code (the `error` of `proto/providers/streams.json`).
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Sse(SseError::LineTooLong { .. }) => "sse_line_too_long",
+            Self::Sse(SseError::EventTooLarge { .. }) => "sse_event_too_large",
+            Self::MalformedChunk { .. } => "malformed_chunk",
+            Self::Upstream { .. } => "upstream",
+            Self::Truncated => "truncated",
+            Self::TooManyToolCalls { .. } => "too_many_tool_calls",
+            Self::ToolArgumentsTooLarge { .. } => "tool_arguments_too_large",
+            Self::OutputTooLarge { .. } => "output_too_large",
+        }
+    }
+
     /// A malformed-chunk error from a JSON error.
     #[must_use]
     pub fn malformed(e: &serde_json::Error) -> Self {

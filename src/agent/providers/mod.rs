@@ -25,6 +25,9 @@ pub mod router;
 pub mod stream;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use abort::{AbortHandle, TurnControl};
 pub use error::{HttpErrorKind, ProviderError, StreamError, TimeoutKind};
 pub use router::{EventSink, RoutedTurn, Router, TurnFailure};

@@ -11,7 +11,7 @@ use super::anthropic_stream::AnthropicStream;
 use super::error::StreamError;
 use super::openai_stream::OpenAiStream;
 use super::types::StreamEvent;
-use crate::protocol::sse_decode::{SseDecoder, SseEvent};
+use crate::protocol::sse_decode::{SseDecoder, SseEvent, SseLimits};
 
 /// Most generated text one streamed turn may produce. More: [`StreamError::OutputTooLarge`]
 /// (the text before it was delivered). A model's `max_tokens` keeps real turns far below this;
@@ -73,7 +73,14 @@ impl<D: ChunkDecoder> UpstreamStream<D> {
     /// A stream decoded by `decoder`, with the default SSE limits.
     #[must_use]
     pub fn new(decoder: D) -> Self {
-        Self { sse: SseDecoder::new(), decoder, text_bytes: 0, failed: None }
+        Self::with_limits(decoder, SseLimits::default())
+    }
+
+    /// A stream decoded by `decoder` with the given SSE limits (the fuzz target uses small
+    /// ones to reach the limit branches).
+    #[must_use]
+    pub fn with_limits(decoder: D, limits: SseLimits) -> Self {
+        Self { sse: SseDecoder::with_limits(limits), decoder, text_bytes: 0, failed: None }
     }
 
     /// Consume the next bytes of the body.
@@ -83,6 +90,11 @@ impl<D: ChunkDecoder> UpstreamStream<D> {
     pub fn feed(&mut self, bytes: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) -> Result<(), StreamError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        // Past the end marker nothing is read, so what follows it (which the client may or
+        // may not receive in the same read) can never change the result.
+        if self.decoder.is_ended() {
+            return Ok(());
         }
         let Self { sse, decoder, text_bytes, failed } = self;
         let mut on_event = |event: SseEvent<'_>| {
@@ -95,7 +107,9 @@ impl<D: ChunkDecoder> UpstreamStream<D> {
                 *failed = Some(StreamError::OutputTooLarge { limit: MAX_TURN_TEXT_BYTES });
             }
         };
-        if let Err(e) = sse.feed(bytes, &mut on_event) {
+        if let Err(e) = sse.feed(bytes, &mut on_event)
+            && !self.decoder.is_ended()
+        {
             self.failed.get_or_insert(StreamError::Sse(e));
         }
         self.failed.clone().map_or(Ok(()), Err)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Fuzz Talon's HTTP/1.1 parser with cargo-fuzz (libFuzzer + AddressSanitizer) on the stable toolchain.
+# Fuzz Talon's parsers with cargo-fuzz (libFuzzer + AddressSanitizer) on the stable toolchain.
+# Targets: `cargo fuzz list`, i.e. the [[bin]]s of fuzz/Cargo.toml (http1_head, http1_chunked,
+# sse_encode, jsonrpc_decode, webhook_verify, webhook_body, provider_stream).
 #
 #   fuzz/run.sh                 # every target for 30 s
 #   fuzz/run.sh 300             # every target for 300 s
 #   fuzz/run.sh 60 http1_head   # one target
+#   fuzz/run.sh 60 provider_stream  # the upstream SSE + OpenAI/Anthropic chunk decoders
 #   fuzz/run.sh --replay        # replay corpus + regressions once per target (-runs=0), no fuzzing
 #
 # Env: FUZZ_SECONDS (default 30), FUZZ_JOBS (libFuzzer -fork workers, default 1), FUZZ_SEED.

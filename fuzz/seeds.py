@@ -304,6 +304,28 @@ WEBHOOK_BODY.update({
 })
 
 
+# provider_stream seeds are [flags][split][stream] as fuzz/src/provider_stream.rs reads them:
+# flags bit 0 = Anthropic (else OpenAI), bit 1 = small SSE limits; split 128 = the middle.
+STREAMS = HERE.parent / "proto" / "providers" / "streams.json"
+PROVIDER = {
+    c["name"]: bytes([1 if c["format"] == "anthropic" else 0, 128]) + c["stream"].encode()
+    for c in json.loads(STREAMS.read_text())["cases"] if "stream" in c
+}
+PROVIDER.update({
+    "small_line_too_long": bytes([2, 10]) + b"data: " + b"x" * 200 + b"\n\n",
+    "small_event_too_large": bytes([2, 200]) + b"data: " + b"y" * 80 + b"\ndata: " + b"y" * 80 + b"\n\n",
+    "small_long_line_after_done": bytes([2, 40]) + b"data: [DONE]\n\ndata: " + b"z" * 200 + b"\n\n",
+    "openai_65_tool_calls": bytes([0, 128]) + "".join(
+        'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":%d,"id":"c%d","function":{"name":"f","arguments":"{}"}}]}}]}\n\n' % (i, i)
+        for i in range(65)).encode(),
+    "anthropic_unclosed_tool_block": bytes([1, 90]) + (
+        'data: {"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"t","name":"n","input":{"a":1}}}\n\n'
+        'data: {"type":"message_stop"}\n\n').encode(),
+    "empty_input": b"",
+    "crlf_split_cr_lf": bytes([0, 100]) + b'data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}\r\n\r\n',
+})
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -315,5 +337,5 @@ def write(target, seeds):
 if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
          + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK)
-         + write("webhook_body", WEBHOOK_BODY))
+         + write("webhook_body", WEBHOOK_BODY) + write("provider_stream", PROVIDER))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

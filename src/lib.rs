@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod cli;

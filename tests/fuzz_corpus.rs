@@ -46,6 +46,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
             checks::check_webhook(data);
         },
         "webhook_body" => checks::check_webhook_body,
+        "provider_stream" => checks::check_provider_stream,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -66,7 +67,15 @@ fn every_target_has_a_seed_corpus() {
     let targets = targets();
     assert_eq!(
         targets,
-        ["http1_head", "http1_chunked", "sse_encode", "jsonrpc_decode", "webhook_verify", "webhook_body"],
+        [
+            "http1_head",
+            "http1_chunked",
+            "sse_encode",
+            "jsonrpc_decode",
+            "webhook_verify",
+            "webhook_body",
+            "provider_stream"
+        ],
         "fuzz/Cargo.toml targets changed: update this test"
     );
     for t in &targets {
@@ -463,6 +472,50 @@ fn webhook_body_check_holds_on_mutated_payloads() {
                 }
             }
             checks::check_webhook_body(&input);
+        }
+    }
+}
+
+/// The named `provider_stream` seeds still end the way their vectors say, and the check holds
+/// on 1-3 byte mutations (biased to JSON and SSE punctuation) of realistic streams, since
+/// cargo-fuzz is not always installed.
+#[test]
+fn provider_stream_check_holds_on_mutated_streams() {
+    use talon::agent::providers::openai_stream::OpenAiStream;
+    use talon::agent::providers::stream::UpstreamStream;
+    let finished = |name: &str| {
+        let data = seed("provider_stream", name);
+        let mut stream = UpstreamStream::new(OpenAiStream::new());
+        let body = data.get(2..).unwrap_or_default();
+        stream.feed(body, &mut |_| {}).and_then(|()| stream.finish(&mut |_| {})).map_err(|e| e.code())
+    };
+    assert_eq!(finished("openai_text_with_usage"), Ok(()));
+    assert_eq!(finished("openai_malformed_chunk"), Err("malformed_chunk"));
+    assert_eq!(finished("openai_truncated"), Err("truncated"));
+    assert_eq!(finished("openai_65_tool_calls"), Err("too_many_tool_calls"));
+    assert_eq!(finished("small_long_line_after_done"), Ok(()));
+
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    const PUNCTUATION: &[u8] = b"{}[]\":,\\\r\n :0aZ";
+    let names = ["openai_text_with_usage", "openai_tool_call_fragments", "anthropic_tool_use", "anthropic_text"];
+    for name in names {
+        let original = seed("provider_stream", name);
+        for _ in 0..500 {
+            let mut input = original.clone();
+            for _ in 0..(1 + next() % 3) {
+                let at = 2 + (next() as usize) % (input.len() - 2);
+                let byte = PUNCTUATION[(next() as usize) % PUNCTUATION.len()];
+                if let Some(b) = input.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            checks::check_provider_stream(&input);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Guarantees: a configuration that would make the server unsafe or ambiguous is refused
 //! at start with the key path and the reason; nothing is silently corrected.
 
+pub mod agent;
 pub mod channels;
 pub mod ingest;
 pub mod load;

@@ -3,10 +3,8 @@
 //! Guarantees: unknown keys are refused (`deny_unknown_fields` everywhere), every key is
 //! optional with the default of `shared/CONFIG.md`, and the seed systems' key names are
 //! accepted as aliases where they mean the same thing (listed in docs/COMPAT.md).
-//! Sections owned by later subsystems: `agent`, `providers` and `models` must be JSON objects
-//! but their contents are only checked once the subsystem that reads them lands; every other
-//! section is typed (unknown keys refused). `channels` and `ingest.hooks` live in
-//! `super::channels`.
+//! Every section is typed (unknown keys refused). `channels` and `ingest.hooks` live in
+//! `super::channels`; `agent`, `providers` and `models` in `super::agent`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,11 +20,11 @@ pub struct Config {
     /// Messaging channels (verification secrets and send APIs).
     pub channels: super::channels::ChannelsConfig,
     /// The agent runtime.
-    pub agent: Value,
+    pub agent: super::agent::AgentConfig,
     /// LLM providers.
-    pub providers: Value,
+    pub providers: super::agent::ProvidersConfig,
     /// Model routing.
-    pub models: Value,
+    pub models: super::agent::ModelsConfig,
     /// The embedded store.
     pub store: StoreConfig,
     /// Logs.

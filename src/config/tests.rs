@@ -142,3 +142,52 @@ fn ingest_settings_resolve_and_refuse_half_configured_channels() {
         assert!(errors.iter().any(|e| e.path.starts_with(path)), "{json}: {errors:?}");
     }
 }
+
+#[test]
+fn agent_providers_models_defaults_and_overrides() {
+    let s = run("{}", &[]).unwrap();
+    let c = &s.config;
+    assert_eq!(c.agent.default_model, "builtin/echo");
+    assert_eq!((c.agent.max_concurrent_turns, c.agent.turn_timeout_ms), (16, 120_000));
+    assert_eq!(c.agent.prices["gpt-4o-mini"].output_per_mtok, 0.6);
+    let openai = &c.providers.0["openai"];
+    assert_eq!(openai.base_url, "https://api.openai.com/v1");
+    assert_eq!(openai.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(c.providers.0["anthropic"].kind, agent::ProviderKind::Anthropic);
+    assert!(c.models.fallbacks.is_empty() && c.models.embeddings.is_none());
+
+    let json = r#"{"agent":{"default_model":"local/qwen"},
+        "providers":{"openai":{"models":["gpt-4o-mini"]},
+                     "local":{"base_url":"http://127.0.0.1:8080/v1","models":["qwen"]}},
+        "models":{"fallbacks":["openai/gpt-4o-mini","builtin/echo"]}}"#;
+    let s = run(json, &[]).unwrap();
+    let p = &s.config.providers.0;
+    assert_eq!(p["openai"].base_url, "https://api.openai.com/v1", "a well-known entry keeps its defaults");
+    assert_eq!(p["openai"].models, ["gpt-4o-mini"]);
+    assert_eq!(p["local"].kind, agent::ProviderKind::OpenAiCompatible);
+    assert!(p["local"].api_key_env.is_none());
+    assert!(p.contains_key("anthropic"));
+}
+
+#[test]
+fn agent_refusals_name_the_path() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{"agent":{"default_model":"echo"}}"#, "agent.default_model"),
+        (r#"{"agent":{"default_model":"nobody/x"}}"#, "agent.default_model"),
+        (r#"{"agent":{"default_model":"builtin/parrot"}}"#, "agent.default_model"),
+        (r#"{"agent":{"max_concurrent_turns":0}}"#, "agent.max_concurrent_turns"),
+        (r#"{"agent":{"colour":"red"}}"#, "agent"),
+        (r#"{"agent":{"prices":{"m":{"input_per_mtok":-1,"output_per_mtok":1}}}}"#, "agent.prices.m.input_per_mtok"),
+        (r#"{"providers":{"local":{"models":["x"]}}}"#, "providers.local.base_url"),
+        (r#"{"providers":{"local":{"base_url":"ftp://x"}}}"#, "providers.local.base_url"),
+        (r#"{"providers":{"openai":{"kind":"gemini"}}}"#, "providers.openai.kind"),
+        (r#"{"providers":{"openai":{"apikey":"x"}}}"#, "providers.openai"),
+        (r#"{"providers":{"builtin":{"base_url":"http://x"}}}"#, "providers.builtin"),
+        (r#"{"models":{"fallbacks":["openai"]}}"#, "models.fallbacks[0]"),
+        (r#"{"models":{"extra":1}}"#, "models"),
+    ];
+    for (json, path) in cases {
+        let errs = run(json, &[]).expect_err(json);
+        assert!(errs.iter().any(|e| e.path.starts_with(path)), "{json}: {errs:?}");
+    }
+}

@@ -136,10 +136,10 @@ pub fn validate(loaded: &Loaded, env: &dyn Fn(&str) -> Option<String>) -> Result
         );
     }
 
-    for (name, v) in [("agent", &c.agent), ("providers", &c.providers), ("models", &c.models)] {
-        if !v.is_object() && !v.is_null() {
-            err(name, "must be a JSON object".into());
-        }
+    let mut agent_errors = Vec::new();
+    super::agent::validate(&c.agent, &c.providers, &c.models, &mut agent_errors);
+    for e in agent_errors {
+        errors_push(&mut err, e);
     }
     if gw.tls.as_ref().is_some_and(|v| !v.is_null()) {
         err(

@@ -6,4 +6,5 @@
 pub mod http1;
 pub mod jsonrpc;
 pub mod sse;
+pub mod sse_decode;
 pub mod websocket;

@@ -268,9 +268,9 @@ pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
         map.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
         map.insert("title".into(), json!("Talon configuration"));
     }
-    // Sections owned by later subsystems take any object until they are validated.
-    for open in ["agent", "providers", "models"] {
-        if let Some(p) = schema.pointer_mut(&format!("/properties/{open}")) {
+    // Maps keyed by names the user chooses (providers, models) cannot list their properties.
+    for open in ["/properties/providers", "/properties/agent/properties/prices"] {
+        if let Some(p) = schema.pointer_mut(open) {
             *p = json!({ "type": "object" });
         }
     }
@@ -279,22 +279,20 @@ pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
 
 pub(super) fn models_list(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     let config = &ctx.app.settings.config;
-    let default_model = config.agent.get("default_model").and_then(Value::as_str).unwrap_or("builtin/echo").to_owned();
+    let default_model = config.agent.default_model.clone();
     let mut models = vec![json!({
         "id": default_model, "provider": default_model.split('/').next().unwrap_or("builtin"),
         "default": true, "configured": true,
     })];
-    if let Some(providers) = config.providers.as_object() {
-        for (name, p) in providers {
-            for model in p.get("models").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-                let id = format!("{name}/{model}");
-                if id != default_model {
-                    models.push(json!({ "id": id, "provider": name, "default": false, "configured": true }));
-                }
+    for (name, p) in &config.providers.0 {
+        for model in &p.models {
+            let id = format!("{name}/{model}");
+            if id != default_model {
+                models.push(json!({ "id": id, "provider": name, "default": false, "configured": true }));
             }
         }
     }
-    let fallbacks = config.models.get("fallbacks").cloned().unwrap_or_else(|| json!([]));
+    let fallbacks = &config.models.fallbacks;
     Ok(to_vec(&json!({ "models": models, "fallbacks": fallbacks })))
 }
 

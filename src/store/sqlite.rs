@@ -9,8 +9,10 @@
 //!   copying it and the database file before the WAL is reused, so a commit once synced stays
 //!   on disk.
 //! - The writer never checkpoints (`wal_autocheckpoint=0`): [`Backend::maintain`] runs a
-//!   PASSIVE checkpoint on its own connection, and a TRUNCATE one when the WAL file is past
-//!   [`WAL_TRUNCATE_BYTES`], so the WAL stays bounded without stalling commits for long.
+//!   PASSIVE checkpoint on its own connection, a RESTART one when the WAL holds more than
+//!   [`WAL_RESTART_BYTES`] of frames (so the WAL starts over under steady writes), and a
+//!   TRUNCATE one when the file is past [`WAL_TRUNCATE_BYTES`], so the WAL stays bounded
+//!   without stalling commits for long.
 //! - Every write runs in one `BEGIN IMMEDIATE` transaction per [`Backend::apply`] call.
 //! - Dedup keys live in a [`DedupIndex`] in memory, rebuilt from the inbox rows at open; a hit
 //!   is confirmed against the stored row before a delivery is called a duplicate.

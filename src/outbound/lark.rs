@@ -57,6 +57,10 @@ pub fn parse_token(response: &OutResponse<'_>) -> Result<(String, Duration), Ver
     if code == Some(RATE_LIMITED) || (200..300).contains(&response.status) && code.is_none() {
         return Err(Verdict::Retry { after: retry_after_header(response.retry_after), error });
     }
+    if (200..300).contains(&response.status) {
+        // 2xx with an error code (wrong app id or secret): by status alone it would look sent.
+        return Err(Verdict::Failed { error });
+    }
     Err(by_status(response, error, None))
 }
 

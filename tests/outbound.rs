@@ -8,9 +8,9 @@
 //! then success; a permanent 400 failing with the platform's error; a pending row surviving a
 //! gateway restart; the Lark tenant token fetched once and reused; `/metrics` series.
 
-mod support;
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
+mod support;
 
 use std::time::Duration;
 
@@ -79,7 +79,12 @@ fn wait_counts(srv: &TestServer, channel: Channel, sent: u64, failed: u64) -> ta
 fn settle(fake: &FakePlatform, expected: usize) {
     std::thread::sleep(Duration::from_millis(400));
     let seen = fake.seen();
-    assert_eq!(seen.len(), expected, "unexpected extra requests: {:#?}", seen.iter().map(|s| &s.path).collect::<Vec<_>>());
+    assert_eq!(
+        seen.len(),
+        expected,
+        "unexpected extra requests: {:#?}",
+        seen.iter().map(|s| &s.path).collect::<Vec<_>>()
+    );
 }
 
 fn one<'a>(seen: &'a [Seen], path: &str) -> &'a Seen {
@@ -103,10 +108,15 @@ fn every_channel_is_delivered_once_with_the_right_request() {
     // 8 messages + 1 Lark token.
     let seen = fake.wait_for(9, DELIVERY_DEADLINE);
     settle(&fake, 9);
-    assert!(seen.iter().all(|s| s.method == "POST" && s.header("content-type") == Some("application/json; charset=utf-8")));
+    assert!(
+        seen.iter().all(|s| s.method == "POST" && s.header("content-type") == Some("application/json; charset=utf-8"))
+    );
 
     let tg = one(&seen, "/tg/bot123:SECRET/sendMessage");
-    assert_eq!(tg.json(), j!({"chat_id": -1001, "text": "hello telegram", "reply_to_message_id": 77, "allow_sending_without_reply": true}));
+    assert_eq!(
+        tg.json(),
+        j!({"chat_id": -1001, "text": "hello telegram", "reply_to_message_id": 77, "allow_sending_without_reply": true})
+    );
 
     let slack = one(&seen, "/slack/api/chat.postMessage");
     assert_eq!(slack.header("authorization"), Some("Bearer xoxb-secret"));
@@ -203,7 +213,10 @@ fn server_errors_twice_then_success() {
 #[test]
 fn permanent_400_fails_with_the_platform_error_and_is_not_retried() {
     let fake = FakePlatform::start(|_, _| {
-        json(400, r#"{"error":{"message":"(#131030) Recipient phone number not in allowed list","type":"OAuthException","code":131030}}"#)
+        json(
+            400,
+            r#"{"error":{"message":"(#131030) Recipient phone number not in allowed list","type":"OAuthException","code":131030}}"#,
+        )
     });
     let srv = server(&fake);
     enqueue(&srv, Channel::WhatsApp, "15550000000", "nobody home", None);

@@ -19,13 +19,13 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 
+use super::MAX_TEXT_BYTES;
 use super::backoff::Backoff;
 use super::request::Creds;
 use super::sender::{self, SenderConfig};
 use super::split::split_rows;
 use super::stats::OutboundStats;
 use super::target::{Target, TargetError};
-use super::MAX_TEXT_BYTES;
 use crate::app::{App, unix_ms};
 use crate::config::Settings;
 use crate::config::load::resolve_secret;
@@ -181,7 +181,9 @@ impl Outbound {
         let rows = split_rows(channel, text);
         // A LINE reply token is single use: only the first row may use it.
         let rest = match &first {
-            Target::Line { to: Some(to), reply_token: Some(_) } => Target::Line { to: Some(to.clone()), reply_token: None },
+            Target::Line { to: Some(to), reply_token: Some(_) } => {
+                Target::Line { to: Some(to.clone()), reply_token: None }
+            }
             Target::Line { to: None, reply_token: Some(_) } if rows.len() > 1 => {
                 return Err(EnqueueError::LineNeedsPushTarget { rows: rows.len() });
             }
@@ -237,10 +239,11 @@ impl Outbound {
         p.expected = Some(submitted);
         // Refused at once on this thread (queue full, store stopped) and nothing else pending:
         // answer now, not through the receipt.
-        if p.answered == submitted && p.ids.iter().all(Option::is_none) {
-            if let Some(error) = p.error.take() {
-                return Err(EnqueueError::Store { error, queued: Vec::new() });
-            }
+        if p.answered == submitted
+            && p.ids.iter().all(Option::is_none)
+            && let Some(error) = p.error.take()
+        {
+            return Err(EnqueueError::Store { error, queued: Vec::new() });
         }
         p.settle();
         drop(p);
@@ -330,7 +333,11 @@ fn sender_config(settings: &Settings) -> SenderConfig {
     );
     put(
         Channel::Slack,
-        Creds { api_base: c.slack.api_base.clone(), token: secret("channels.slack.bot_token", &c.slack.bot_token), account: None },
+        Creds {
+            api_base: c.slack.api_base.clone(),
+            token: secret("channels.slack.bot_token", &c.slack.bot_token),
+            account: None,
+        },
     );
     put(
         Channel::Discord,

@@ -49,8 +49,7 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    const POLICY: Backoff =
-        Backoff { base: Duration::from_millis(100), max: Duration::from_secs(5), max_attempts: 5 };
+    const POLICY: Backoff = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(5), max_attempts: 5 };
 
     #[test]
     fn doubles_caps_and_gives_up() {

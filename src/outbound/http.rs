@@ -63,8 +63,7 @@ impl Client {
         }
         let mut response = builder.send(&request.body[..]).map_err(|e| format!("request failed: {e}"))?;
         let status = response.status().as_u16();
-        let retry_after =
-            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = Vec::new();
         // A body cut short still leaves a status to classify; the read error is not the verdict.
         let _ = response.body_mut().as_reader().take(MAX_RESPONSE_BYTES).read_to_end(&mut body);

@@ -72,12 +72,9 @@ pub fn build(target: &Target, row: Row<'_>, creds: &Creds, lark_token: Option<&s
             token,
             row.text,
         ),
-        Target::Discord { channel_id: Some(channel), interaction_token: None } => discord::channel_request(
-            base,
-            need(creds.token.as_ref(), "channels.discord.bot_token")?,
-            channel,
-            row.text,
-        ),
+        Target::Discord { channel_id: Some(channel), interaction_token: None } => {
+            discord::channel_request(base, need(creds.token.as_ref(), "channels.discord.bot_token")?, channel, row.text)
+        }
         Target::Discord { channel_id: None, interaction_token: None } => {
             return Err("discord target has neither a channel id nor an interaction token".into());
         }

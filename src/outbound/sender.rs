@@ -128,10 +128,8 @@ impl Sender<'_> {
             }
             let target = Target::parse(&row.target);
             let conversation = target.as_ref().map_or_else(|_| format!("row:{}", row.id), Target::conversation);
-            if let Some((holder, _)) = self.held.get(&conversation) {
-                if *holder != row.id {
-                    continue;
-                }
+            if self.held.get(&conversation).is_some_and(|(holder, _)| *holder != row.id) {
+                continue;
             }
             sent += 1;
             let channel = target.as_ref().map_or_else(|_| Channel::from_name(&row.channel), |t| Some(t.channel()));
@@ -260,7 +258,11 @@ impl Sender<'_> {
             app.logger.event(
                 LogLevel::Warn,
                 "outbound message failed",
-                &[("channel", Field::Str(&row.channel)), ("outbox_id", Field::U64(u64::try_from(row.id).unwrap_or(0))), ("error", Field::Str(e))],
+                &[
+                    ("channel", Field::Str(&row.channel)),
+                    ("outbox_id", Field::U64(u64::try_from(row.id).unwrap_or(0))),
+                    ("error", Field::Str(e)),
+                ],
             );
         }
         match write_state(&app.store, row.id, state, next_ms, error) {

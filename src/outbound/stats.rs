@@ -52,6 +52,9 @@ impl OutboundSnapshot {
     }
 }
 
+/// One metric family: name, help text, and the counter it reads.
+type Family = (&'static str, &'static str, fn(&OutboundSnapshot) -> u64);
+
 /// All channels' counters.
 #[derive(Debug)]
 pub struct OutboundStats {
@@ -109,7 +112,7 @@ impl OutboundStats {
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         let snaps: Vec<(Channel, OutboundSnapshot)> = Channel::NATIVE.iter().map(|&c| (c, self.snapshot(c))).collect();
-        let families: [(&str, &str, fn(&OutboundSnapshot) -> u64); 4] = [
+        let families: [Family; 4] = [
             ("talon_outbound_queued_total", "Outbound messages queued in the outbox, by channel.", |s| s.queued),
             ("talon_outbound_sent_total", "Outbound messages the platform accepted, by channel.", |s| s.sent),
             (

@@ -126,13 +126,16 @@ impl Target {
                 path_safe("telegram chat id", &chat_id)?;
                 Self::Telegram { chat_id, reply_to_message_id }
             }
-            Channel::Slack => {
-                Self::Slack { channel: field("slack channel", target)?, thread_ts: optional("thread_ts", reply_context)? }
-            }
+            Channel::Slack => Self::Slack {
+                channel: field("slack channel", target)?,
+                thread_ts: optional("thread_ts", reply_context)?,
+            },
             Channel::Discord => {
                 let channel_id = optional("discord channel id", Some(target))?;
                 let interaction_token = optional("discord interaction token", reply_context)?;
-                for (name, v) in [("discord channel id", &channel_id), ("discord interaction token", &interaction_token)] {
+                for (name, v) in
+                    [("discord channel id", &channel_id), ("discord interaction token", &interaction_token)]
+                {
                     if let Some(v) = v {
                         path_safe(name, v)?;
                     }
@@ -142,9 +145,10 @@ impl Target {
                 }
                 Self::Discord { channel_id, interaction_token }
             }
-            Channel::WhatsApp => {
-                Self::Whatsapp { to: field("whatsapp recipient", target)?, reply_to: optional("reply_context", reply_context)? }
-            }
+            Channel::WhatsApp => Self::Whatsapp {
+                to: field("whatsapp recipient", target)?,
+                reply_to: optional("reply_context", reply_context)?,
+            },
             Channel::Line => {
                 let to = optional("line push target", Some(target))?;
                 let reply_token = optional("line reply token", reply_context)?;

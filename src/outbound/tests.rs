@@ -42,8 +42,12 @@ fn check_request(name: &str, got: &super::OutRequest, expect: &Value) {
     let expect = expand_value(expect);
     assert_eq!(got.method, expect["method"].as_str().expect("method"), "{name}");
     assert_eq!(got.url, expect["url"].as_str().expect("url"), "{name}");
-    let headers: Value =
-        got.headers.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>().into();
+    let headers: Value = got
+        .headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     assert_eq!(headers, expect["headers"], "{name}: headers");
     let body: Value = serde_json::from_slice(&got.body).expect("body is JSON");
     assert_eq!(body, expect["body"], "{name}: body");
@@ -162,7 +166,10 @@ fn targets_from_parts() {
     assert!(err(Channel::Telegram, "1", Some("abc")).contains("not a message id"));
     assert!(err(Channel::Telegram, "", None).contains("empty"));
     assert!(err(Channel::Telegram, "1/../x", None).contains("URL path"));
-    assert_eq!(ok(Channel::Slack, "C1", Some("1.2")), Target::Slack { channel: "C1".into(), thread_ts: Some("1.2".into()) });
+    assert_eq!(
+        ok(Channel::Slack, "C1", Some("1.2")),
+        Target::Slack { channel: "C1".into(), thread_ts: Some("1.2".into()) }
+    );
     assert_eq!(
         ok(Channel::Discord, "", Some("tok")),
         Target::Discord { channel_id: None, interaction_token: Some("tok".into()) }

@@ -14,7 +14,14 @@ const THROTTLING_CODES: [i64; 5] = [4, 80_007, 130_429, 131_048, 131_056];
 
 /// The request.
 #[must_use]
-pub fn request(api_base: &str, access_token: &str, phone_number_id: &str, to: &str, reply_to: Option<&str>, text: &str) -> OutRequest {
+pub fn request(
+    api_base: &str,
+    access_token: &str,
+    phone_number_id: &str,
+    to: &str,
+    reply_to: Option<&str>,
+    text: &str,
+) -> OutRequest {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",

@@ -81,6 +81,22 @@ impl std::fmt::Display for EnqueueError {
     }
 }
 
+/// The one error mapping (`error.rs`) decides status, JSON-RPC code and close code.
+impl From<EnqueueError> for crate::error::GatewayError {
+    fn from(e: EnqueueError) -> Self {
+        match e {
+            EnqueueError::Store { error: StoreError::Full, .. } => Self::Overloaded { what: "outbox" },
+            EnqueueError::Store { error: StoreError::Failed(_), .. } => Self::StoreFailed,
+            EnqueueError::Store { error: StoreError::Closed, .. } => Self::ShuttingDown,
+            e @ (EnqueueError::Store { .. } | EnqueueError::Timeout) => Self::Internal(e.to_string()),
+            e @ (EnqueueError::Target(_)
+            | EnqueueError::EmptyText
+            | EnqueueError::TooLong { .. }
+            | EnqueueError::LineNeedsPushTarget { .. }) => Self::InvalidParams(e.to_string()),
+        }
+    }
+}
+
 impl From<TargetError> for EnqueueError {
     fn from(e: TargetError) -> Self {
         Self::Target(e.0)

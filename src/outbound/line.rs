@@ -21,12 +21,12 @@ fn messages(text: &str) -> Value {
     // The enqueue side never makes a row longer than one request carries; a stored row that is
     // (hand-edited, another version) loses nothing silently: the rest goes in the last message
     // and LINE refuses it with a clear error.
-    let mut out: Vec<Value> =
-        parts.iter().take(LINE_MAX_MESSAGES_PER_REQUEST).map(|p| json!({ "type": "text", "text": p })).collect();
-    if parts.len() > LINE_MAX_MESSAGES_PER_REQUEST {
-        let consumed: usize = parts.iter().take(LINE_MAX_MESSAGES_PER_REQUEST - 1).map(|p| p.len()).sum();
-        out.truncate(LINE_MAX_MESSAGES_PER_REQUEST - 1);
-        out.push(json!({ "type": "text", "text": text.get(consumed..).unwrap_or_default().trim_start() }));
+    let last = LINE_MAX_MESSAGES_PER_REQUEST - 1;
+    let mut out: Vec<Value> = parts.iter().take(last).map(|p| json!({ "type": "text", "text": p })).collect();
+    if let Some(tail) = parts.get(last) {
+        // The last message runs from where its part starts to the end of the text.
+        let offset = (tail.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        out.push(json!({ "type": "text", "text": text.get(offset..).unwrap_or(tail) }));
     }
     Value::Array(out)
 }
@@ -72,4 +72,21 @@ pub fn classify(response: &OutResponse<'_>, push: bool) -> Verdict {
         None => raw_text(response.status, response.body),
     };
     by_status(response, error, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_five_messages_and_nothing_lost() {
+        let text = "x".repeat(7 * LINE_MAX_TEXT);
+        let v = messages(&text);
+        let list = v.as_array().expect("array");
+        assert_eq!(list.len(), LINE_MAX_MESSAGES_PER_REQUEST);
+        let lens: Vec<usize> = list.iter().filter_map(|m| m["text"].as_str().map(str::len)).collect();
+        // The over-long last one carries the rest (LINE refuses it with a clear error).
+        assert_eq!(lens, vec![LINE_MAX_TEXT, LINE_MAX_TEXT, LINE_MAX_TEXT, LINE_MAX_TEXT, 3 * LINE_MAX_TEXT]);
+        assert_eq!(messages("hi"), serde_json::json!([{ "type": "text", "text": "hi" }]));
+    }
 }

@@ -317,3 +317,50 @@ fn bad_input_is_refused_before_anything_is_queued() {
     assert!(err(Channel::Line, "", &long, Some("rt")).contains("reply token covers one"));
     settle(&fake, 0);
 }
+
+#[test]
+fn connection_errors_are_retried_and_never_leak_the_token() {
+    // A port nothing listens on: bind, learn the port, close.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let fake = FakePlatform::start(|seen, _| success(seen));
+    let mut doc = channels(&fake);
+    doc["telegram"]["api_base"] = j!(format!("http://{dead}/tg"));
+    let srv = TestServer::from_doc(j!({ "channels": doc }));
+    enqueue(&srv, Channel::Telegram, "1", "into the void", None);
+    let deadline = std::time::Instant::now() + DELIVERY_DEADLINE;
+    let snap = loop {
+        let s = srv.app().outbound.stats().snapshot(Channel::Telegram);
+        if s.retried >= 1 || std::time::Instant::now() >= deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(snap.retried >= 1 && snap.sent == 0, "{snap:?}");
+    let (_, error) = snap.last_error.expect("error kept");
+    assert!(!error.contains("123:SECRET"), "{error}");
+    let due = srv.app().store.outbox_due(u64::MAX, 10).expect("due");
+    assert_eq!(due.len(), 1);
+    let stored = due[0].error.clone().expect("row error");
+    assert!(!stored.contains("123:SECRET"), "{stored}");
+}
+
+#[test]
+fn shutdown_waits_for_the_send_in_flight_and_records_it() {
+    let fake = FakePlatform::start(|seen, _| {
+        std::thread::sleep(Duration::from_millis(300));
+        success(seen)
+    });
+    let db_dir = support::temp_dir("outbound-stop");
+    let db = db_dir.join("talon.db").display().to_string();
+    let first = TestServer::from_doc(j!({ "channels": channels(&fake), "store": { "path": db } }));
+    enqueue(&first, Channel::Slack, "C1", "in flight at shutdown", None);
+    assert_eq!(fake.wait_for(1, DELIVERY_DEADLINE).len(), 1);
+    // The platform has the request and has not answered yet.
+    first.stop();
+    // Recorded as sent before the store closed: a new gateway on the same store sends nothing.
+    let second = TestServer::from_doc(j!({ "channels": channels(&fake), "store": { "path": db } }));
+    assert!(second.app().store.outbox_due(u64::MAX, 10).expect("due").is_empty());
+    settle(&fake, 1);
+    second.stop();
+    let _ = std::fs::remove_dir_all(&db_dir);
+}

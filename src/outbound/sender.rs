@@ -247,13 +247,6 @@ impl Sender<'_> {
                 Next::GiveUp => (OutboxState::Failed, 0, Some(format!("gave up after {attempt_no} attempts: {error}"))),
             },
         };
-        if let Some(channel) = channel {
-            match (&state, &error) {
-                (OutboxState::Sent, _) => self.stats.sent(channel, now),
-                (s, Some(e)) => self.stats.attempt_failed(channel, *s == OutboxState::Failed, e, now),
-                (_, None) => {}
-            }
-        }
         if let (OutboxState::Failed, Some(e)) = (&state, &error) {
             app.logger.event(
                 LogLevel::Warn,
@@ -265,7 +258,16 @@ impl Sender<'_> {
                 ],
             );
         }
-        match write_state(&app.store, row.id, state, next_ms, error) {
+        let written = write_state(&app.store, row.id, state, next_ms, error.clone());
+        // Counted after the write, so a reader that sees the count also sees the row's state.
+        if let Some(channel) = channel {
+            match (&state, &error) {
+                (OutboxState::Sent, _) => self.stats.sent(channel, now),
+                (s, Some(e)) => self.stats.attempt_failed(channel, *s == OutboxState::Failed, e, now),
+                (_, None) => {}
+            }
+        }
+        match written {
             Ok(()) => {}
             Err(e) => {
                 let why = e.to_string();

@@ -54,6 +54,8 @@ pub struct App {
     pub store: crate::store::Store,
     /// Publishes stored deliveries on the bus.
     pub dispatcher: crate::webhook::dispatch::Dispatcher,
+    /// Queues replies to the channels in the outbox and runs the sender that delivers them.
+    pub outbound: crate::outbound::Outbound,
     /// Body bytes of webhook deliveries handed to the store and not yet acknowledged.
     pub ingest_queued_bytes: std::sync::atomic::AtomicU64,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -98,6 +100,7 @@ impl App {
             ingest_stats: crate::webhook::stats::IngestStats::default(),
             store,
             dispatcher: crate::webhook::dispatch::Dispatcher::default(),
+            outbound: crate::outbound::Outbound::default(),
             ingest_queued_bytes: std::sync::atomic::AtomicU64::new(0),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),

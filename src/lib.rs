@@ -20,6 +20,7 @@ pub mod http;
 pub mod log;
 pub mod logtail;
 pub mod metrics;
+pub mod outbound;
 pub mod protocol;
 pub mod reactor;
 pub mod rpc;

@@ -37,6 +37,8 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
     let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
     let app = Arc::new(App::new(settings, metrics, logger, pool, store));
     app.dispatcher.start(Arc::downgrade(&app))?;
+    // Rows left pending by the last run (crash or stop) are due at once: the outbox is durable.
+    app.outbound.start(Arc::downgrade(&app), &app.settings)?;
     let mut reactors = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let reactor = Reactor::new(i, Arc::clone(&app), listener)?;
@@ -143,6 +145,8 @@ impl Server {
         // The dispatcher first: its last state changes must reach a store that still writes.
         // Then every delivery the reactors handed over is committed and acknowledged.
         self.app.dispatcher.stop();
+        // The sender finishes its current send and records it while the store still writes.
+        self.app.outbound.stop();
         self.app.store.shutdown();
         self.app.logger.event(LogLevel::Info, "stopped", &[]);
         self.app.logger.shutdown();

@@ -26,6 +26,51 @@ pub struct ChannelsConfig {
     pub line: LineConfig,
     /// Lark / Feishu.
     pub lark: LarkConfig,
+    /// How replies are delivered back to the channels (the durable outbox's sender).
+    pub outbound: OutboundConfig,
+}
+
+/// `channels.outbound`: the outbox sender's retry policy and pacing.
+///
+/// Values of 0 are raised to 1 (a zero attempt count, interval or timeout would make no sense);
+/// the sender documents what each bound does when it is reached.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Run the sender thread. Off: messages stay `pending` in the outbox until it runs again.
+    pub enabled: bool,
+    /// Attempts per message (the first send included); after the last retryable failure the
+    /// row becomes `failed` with the last error.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `backoff_max_ms`. A platform's
+    /// `Retry-After` / `retry_after` wins when it asks for longer.
+    pub backoff_base_ms: u64,
+    /// Largest backoff delay between two attempts.
+    pub backoff_max_ms: u64,
+    /// How often the outbox is read when no enqueue rang the doorbell.
+    pub poll_interval_ms: u64,
+    /// Most messages sent in one round; the rest wait for the next round (right after).
+    pub batch: usize,
+    /// TCP connect timeout of one send.
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout of one send (connect, upload, response); past it the attempt is a
+    /// retryable failure.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            poll_interval_ms: 1_000,
+            batch: 32,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// `channels.telegram`.

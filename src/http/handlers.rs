@@ -69,6 +69,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
                 buffered_ms,
                 &mut text,
             );
+            app.outbound.stats().render_metrics(&mut text);
             Response::new(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes())
         }
         RouteId::Activity => activity(app, head),

@@ -326,6 +326,52 @@ PROVIDER.update({
 })
 
 
+# outbound_response seeds are [selector][status hi][status lo][retry-after length][retry-after][body]
+# as fuzz/src/outbound_response.rs reads them: selector 0 telegram, 1 slack, 2 discord,
+# 3 whatsapp, 4 line reply, 5 line push, 6 lark, 7 lark token; an odd length byte means no
+# Retry-After header. Built from proto/outbound/responses.json plus edge cases.
+RESPONSES = HERE.parent / "proto" / "outbound" / "responses.json"
+SELECTOR = {"telegram": 0, "slack": 1, "discord": 2, "whatsapp": 3, "line": 4, "lark": 6}
+
+
+def outbound_seed(selector, status, body, retry_after=None):
+    ra = b"" if retry_after is None else retry_after.encode()
+    length = 1 if retry_after is None else 2 * len(ra)
+    return bytes([selector, status >> 8, status & 0xFF, length]) + ra + body
+
+
+def outbound_body(case):
+    if "body_text" in case:
+        return case["body_text"].encode()
+    return json.dumps(case.get("body")).encode()
+
+
+OUTBOUND = {}
+_responses = json.loads(RESPONSES.read_text())
+for c in _responses["cases"]:
+    t = c["target"]
+    sel = SELECTOR[t["kind"]]
+    if t["kind"] == "line" and "reply_token" not in t:
+        sel = 5
+    name = "".join(ch if ch.isalnum() else "_" for ch in c["name"])
+    OUTBOUND[name] = outbound_seed(sel, c["status"], outbound_body(c), c.get("retry_after"))
+for c in _responses.get("lark_token_cases", []):
+    name = "lark_token_" + "".join(ch if ch.isalnum() else "_" for ch in c["name"])
+    OUTBOUND[name] = outbound_seed(7, c["status"], outbound_body(c), c.get("retry_after"))
+OUTBOUND.update({
+    "telegram_retry_after_huge": outbound_seed(0, 429, b'{"ok":false,"parameters":{"retry_after":1e300}}'),
+    "telegram_retry_after_negative": outbound_seed(0, 429, b'{"ok":false,"parameters":{"retry_after":-5}}'),
+    "slack_retry_after_header_garbage": outbound_seed(1, 429, b'{"ok":false,"error":"ratelimited"}', "soon"),
+    "discord_retry_after_nan": outbound_seed(2, 429, b'{"retry_after":NaN}'),
+    "line_push_409": outbound_seed(5, 409, b'{"message":"The retry key is already accepted"}'),
+    "line_reply_409": outbound_seed(4, 409, b'{"message":"conflict"}'),
+    "lark_token_zero_expire": outbound_seed(7, 200, b'{"code":0,"tenant_access_token":"t","expire":0}'),
+    "long_error_body": outbound_seed(3, 400, ("\u00e9" * 3000).encode()),
+    "split_emoji_and_spaces": outbound_seed(0, 200, ("\U0001F600 a\n" * 40).encode()),
+    "empty": b"",
+})
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -337,5 +383,6 @@ def write(target, seeds):
 if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
          + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK)
-         + write("webhook_body", WEBHOOK_BODY) + write("provider_stream", PROVIDER))
+         + write("webhook_body", WEBHOOK_BODY) + write("provider_stream", PROVIDER)
+         + write("outbound_response", OUTBOUND))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

@@ -47,6 +47,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
         },
         "webhook_body" => checks::check_webhook_body,
         "provider_stream" => checks::check_provider_stream,
+        "outbound_response" => checks::check_outbound_response,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -74,7 +75,8 @@ fn every_target_has_a_seed_corpus() {
             "jsonrpc_decode",
             "webhook_verify",
             "webhook_body",
-            "provider_stream"
+            "provider_stream",
+            "outbound_response"
         ],
         "fuzz/Cargo.toml targets changed: update this test"
     );
@@ -516,6 +518,38 @@ fn provider_stream_check_holds_on_mutated_streams() {
                 }
             }
             checks::check_provider_stream(&input);
+        }
+    }
+}
+
+/// The `outbound_response` check holds on 1-3 byte mutations (biased to JSON punctuation,
+/// digits and wide characters' bytes) of the platform answers in the seed corpus, since
+/// cargo-fuzz is not always installed.
+#[test]
+fn outbound_response_check_holds_on_mutated_answers() {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    const BYTES: &[u8] = b"{}[]\":,\\\n 019-.eE\xf0\x9f\x98\x80\xe2";
+    let names = ["telegram_429_retry_after", "slack_200_ratelimited", "line_push_409", "lark_token_zero_expire"];
+    let corpus = inputs(&fuzz_dir().join("corpus").join("outbound_response"));
+    assert!(corpus.len() >= 40, "outbound_response seeds: {}", corpus.len());
+    for name in names {
+        let original = seed("outbound_response", name);
+        for _ in 0..400 {
+            let mut input = original.clone();
+            for _ in 0..(1 + next() % 3) {
+                let at = (next() as usize) % input.len().max(1);
+                let byte = BYTES[(next() as usize) % BYTES.len()];
+                if let Some(b) = input.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            checks::check_outbound_response(&input);
         }
     }
 }

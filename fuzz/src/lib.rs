@@ -2,11 +2,13 @@
 //! this file with `#[path]`), so `cargo test` on stable replays the corpora through exactly the
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
+mod outbound_response;
 mod provider_stream;
 mod webhook_body;
 
 use std::collections::HashMap;
 
+pub use outbound_response::check_outbound_response;
 pub use provider_stream::check_provider_stream;
 use serde_json::value::RawValue;
 use talon::protocol::http1::{BodyDecoder, BodyFraming, HeadLimits, ParseError, Progress, RequestHead, parse_head};

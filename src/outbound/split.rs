@@ -1,7 +1,8 @@
 //! Cutting a reply into messages the platform accepts.
 //!
 //! Guarantees: every part is non-empty and within the platform's limit in the unit the
-//! platform counts (UTF-16 code units for the character limits, which is never fewer than the
+//! platform counts (a limit narrower than one character, never a platform's, gets that
+//! character alone) (UTF-16 code units for the character limits, which is never fewer than the
 //! characters the platforms count; bytes for Lark); joining the parts with the separator each
 //! cut consumed gives the text back; a cut never falls inside a character. A cut prefers the
 //! last line break, then the last space, in the second half of the window, so words stay
@@ -103,6 +104,11 @@ pub fn split(text: &str, limit: Limit) -> Vec<&str> {
             parts.push(rest);
             break;
         }
+        if end == 0 {
+            // The limit is narrower than this one character (only a limit under 4 can be):
+            // it goes alone, or the loop would never advance.
+            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
         // The break character itself is consumed by the cut (it separated the parts).
         let (part, next) = match last_newline.or(last_space) {
             Some(at) => {
@@ -131,6 +137,13 @@ mod tests {
 
     fn units(s: &str, limit: Limit) -> usize {
         s.chars().map(|c| limit.cost(c)).sum()
+    }
+
+    /// Regression (fuzz): a limit narrower than a character made the loop spin forever.
+    #[test]
+    fn a_limit_narrower_than_a_character_still_advances() {
+        assert_eq!(split("\u{1F600}a\u{1F600}", Limit::Utf16(1)), vec!["\u{1F600}", "a", "\u{1F600}"]);
+        assert_eq!(split("\u{1F600}\u{1F600}", Limit::Bytes(3)), vec!["\u{1F600}", "\u{1F600}"]);
     }
 
     #[test]

@@ -69,7 +69,11 @@ impl<'a> ChatEvents<'a> {
 
     /// The turn was aborted with `partial` streamed.
     pub(super) fn aborted(&mut self, partial: &str, timestamp: u64) {
-        self.publish("chat:aborted", "aborted", json!({ "deltaText": "", "message": assistant_message(partial, timestamp) }));
+        self.publish(
+            "chat:aborted",
+            "aborted",
+            json!({ "deltaText": "", "message": assistant_message(partial, timestamp) }),
+        );
     }
 
     /// The turn failed.

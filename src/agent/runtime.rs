@@ -112,7 +112,8 @@ impl Runtime {
         let runtime = Self { inner, tx: Mutex::new(Some(tx)), threads: Mutex::new(Vec::new()) };
         for i in 0..config.max_concurrent_turns.max(1) {
             let (inner, rx) = (Arc::clone(&runtime.inner), rx.clone());
-            let handle = std::thread::Builder::new().name(format!("talon-agent-{i}")).spawn(move || run(&inner, &rx))?;
+            let handle =
+                std::thread::Builder::new().name(format!("talon-agent-{i}")).spawn(move || run(&inner, &rx))?;
             runtime.threads.lock().push(handle);
         }
         Ok(runtime)
@@ -145,10 +146,10 @@ impl Runtime {
             self.inner.router.resolve(Some(model)).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
         }
         let key = request.session_key.clone();
-        if let Some(idem) = request.idempotency_key.clone() {
-            if let Some(run_id) = self.remembered(&key, &idem)? {
-                return Ok(Submitted { run_id, session_key: key, queued: false, duplicate: true });
-            }
+        if let Some(idem) = request.idempotency_key.clone()
+            && let Some(run_id) = self.remembered(&key, &idem)?
+        {
+            return Ok(Submitted { run_id, session_key: key, queued: false, duplicate: true });
         }
         let run_id = new_id("run_");
         let pending = Box::new(Pending { run_id: run_id.clone(), request, sink, abort: AbortHandle::new() });
@@ -331,7 +332,8 @@ fn run(inner: &Arc<Inner>, rx: &Receiver<Box<Pending>>) {
             // A panic in a sink or a turn must not take the session's place for ever.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::turn::run(inner, *pending)));
             if outcome.is_err() {
-                let payload = serde_json::json!({ "source": "agent", "sessionKey": key, "message": "agent turn panicked" });
+                let payload =
+                    serde_json::json!({ "source": "agent", "sessionKey": key, "message": "agent turn panicked" });
                 let _ = inner.bus.publish("system:error", &payload);
             }
             next = inner.next_of(&key);

@@ -205,7 +205,7 @@ fn abort_stops_the_upstream_within_100_ms_and_keeps_the_partial_text() {
     }
     let asked = Instant::now();
     let aborted = f.runtime.abort("s", Some(&run.run_id)).expect("abort");
-    assert_eq!(aborted.run_ids, [run.run_id.clone()]);
+    assert_eq!(aborted.run_ids, std::slice::from_ref(&run.run_id));
     let events = until_end(&rx);
     let stopped = f.provider.stopped_at.lock().expect("the provider saw the abort");
     assert!(stopped.duration_since(asked) < Duration::from_millis(100), "took {:?}", stopped.duration_since(asked));

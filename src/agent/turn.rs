@@ -25,11 +25,8 @@ use crate::store::{AgentWrite, MessageRow, NewMessage, TurnState};
 /// The stored history that fits the limits, oldest first.
 fn history(inner: &Inner, session_key: &str) -> Vec<Message> {
     let cfg = &inner.config;
-    let rows: Vec<MessageRow> = inner
-        .store
-        .agent()
-        .and_then(|r| r.messages(session_key, cfg.history_messages))
-        .unwrap_or_default();
+    let rows: Vec<MessageRow> =
+        inner.store.agent().and_then(|r| r.messages(session_key, cfg.history_messages)).unwrap_or_default();
     let mut budget = cfg.history_chars;
     let mut kept: Vec<Message> = Vec::new();
     for row in rows.iter().rev() {
@@ -230,8 +227,15 @@ fn report_error(p: &mut Pending, events: &mut ChatEvents<'_>, kind: &str, messag
 pub(super) fn abort_waiting(inner: &Inner, mut p: Pending) {
     let model = p.request.model.clone().unwrap_or_else(|| inner.router.default_model().to_string());
     record_start(inner, &p, &model, unix_ms());
-    let end =
-        End { state: TurnState::Aborted, text: "", usage: Usage::default(), cost: 0.0, error: None, model: &model, tool_calls: None };
+    let end = End {
+        state: TurnState::Aborted,
+        text: "",
+        usage: Usage::default(),
+        cost: 0.0,
+        error: None,
+        model: &model,
+        tool_calls: None,
+    };
     let (run_id, key) = (p.run_id.clone(), p.request.session_key.clone());
     let mut events = ChatEvents::new(&inner.bus, &run_id, &key);
     if let Err(why) = record_end(inner, &p, end) {

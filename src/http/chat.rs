@@ -44,9 +44,10 @@ fn query_text(query: &str, name: &str) -> Option<String> {
 pub fn parse_chat(body: &[u8], query: &str) -> Result<ChatRequest, GatewayError> {
     let b: ChatBody =
         serde_json::from_slice(body).map_err(|e| GatewayError::InvalidParams(format!("invalid json: {e}")))?;
-    let mut message = b.message.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
-        GatewayError::InvalidParams("message is required and must not be empty".into())
-    })?;
+    let mut message = b
+        .message
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| GatewayError::InvalidParams("message is required and must not be empty".into()))?;
     if let Some(path) = b.media.filter(|m| !m.is_empty()) {
         message.push_str("\n[file: ");
         message.push_str(&path);

@@ -164,9 +164,10 @@ struct AbortParams {
 /// `chat.abort {sessionKey, runId?}`.
 pub(super) fn chat_abort(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     let p: AbortParams = params(raw)?;
-    let key = p.session_key.filter(|k| !k.is_empty()).ok_or_else(|| {
-        GatewayError::InvalidParams("sessionKey is required".into())
-    })?;
+    let key = p
+        .session_key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| GatewayError::InvalidParams("sessionKey is required".into()))?;
     let aborted = ctx.app.agent.abort(&key, p.run_id.as_deref())?;
     Ok(to_vec(&json!({ "ok": true, "aborted": !aborted.run_ids.is_empty(), "runIds": aborted.run_ids })))
 }
@@ -214,9 +215,10 @@ pub const MAX_LABEL_BYTES: usize = 256;
 /// `sessions.patch {sessionKey, label?, model?}` (`null` clears).
 pub(super) fn sessions_patch(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     let p: PatchParams = params(raw)?;
-    let key = p.session_key.filter(|k| !k.is_empty()).ok_or_else(|| {
-        GatewayError::InvalidParams("sessionKey is required".into())
-    })?;
+    let key = p
+        .session_key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| GatewayError::InvalidParams("sessionKey is required".into()))?;
     if p.label.is_none() && p.model.is_none() {
         return Err(GatewayError::InvalidParams("nothing to change: give label and/or model".into()));
     }
@@ -249,9 +251,10 @@ struct DeleteParams {
 /// its turns.
 pub(super) fn sessions_delete(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     let p: DeleteParams = params(raw)?;
-    let key = p.session_key.filter(|k| !k.is_empty()).ok_or_else(|| {
-        GatewayError::InvalidParams("sessionKey is required".into())
-    })?;
+    let key = p
+        .session_key
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| GatewayError::InvalidParams("sessionKey is required".into()))?;
     if ctx.app.agent.busy(&key) {
         let _ = ctx.app.agent.abort(&key, None);
         let until = std::time::Instant::now() + DELETE_DRAIN_WAIT;

@@ -251,7 +251,7 @@ impl Store {
     /// rows changed. Waits while the queue is full (call it from an agent or worker thread,
     /// never from a reactor); a failed or closed store answers `done` at once.
     pub fn agent_write(&self, write: AgentWrite, done: DoneFn<AgentOutcome>) {
-        self.enqueue_blocking(Op::Agent { write, done: Reply::new(done) });
+        self.enqueue_blocking(Op::Agent { write: Box::new(write), done: Reply::new(done) });
     }
 
     /// [`Store::agent_write`], waiting for the commit. Never call it from a store callback.

@@ -41,6 +41,6 @@ pub use dedup::DedupLimits;
 pub use handle::{DoneFn, Store};
 pub use sqlite::SqliteBackend;
 pub use types::{
-    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, MAX_BODY_BYTES_PER_QUERY, MAX_QUERY_LIMIT, NewDelivery,
-    NewOutbound, OutboxEntry, OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
+    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, MAX_BODY_BYTES_PER_QUERY, MAX_QUERY_LIMIT,
+    NewDelivery, NewOutbound, OutboxEntry, OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
 };

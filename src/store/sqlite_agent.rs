@@ -57,7 +57,14 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
                  ON CONFLICT(key) DO UPDATE SET updated_ms = excluded.updated_ms",
             )?
-            .execute(params![session_key, session_id, agent_id, origin.channel, origin.chat_id, started])?;
+            .execute(params![
+                session_key,
+                session_id,
+                agent_id,
+                origin.channel,
+                origin.chat_id,
+                started
+            ])?;
             tx.prepare_cached(
                 "INSERT INTO turns (run_id, session_key, state, model, started_ms, idempotency_key) \
                  VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
@@ -244,7 +251,8 @@ impl AgentReads for SqliteBackend {
     }
 
     fn messages(&self, session_key: &str, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLS} FROM transcript t WHERE t.session_key = ?1 ORDER BY t.id DESC LIMIT ?2");
+        let sql =
+            format!("SELECT {MESSAGE_COLS} FROM transcript t WHERE t.session_key = ?1 ORDER BY t.id DESC LIMIT ?2");
         newest_messages(&self.lock_reader(), &sql, session_key, limit)
     }
 

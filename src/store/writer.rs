@@ -79,7 +79,8 @@ pub(crate) enum Op {
     KvPut { key: String, value: Vec<u8>, done: Reply<()> },
     OutboxEnqueue { message: NewOutbound, done: Reply<i64> },
     OutboxSetState { id: i64, state: OutboxState, next_attempt_ms: u64, error: Option<String>, done: Reply<()> },
-    Agent { write: AgentWrite, done: Reply<AgentOutcome> },
+    // Boxed: the largest write by far, and `Op`s sit in the batch vector.
+    Agent { write: Box<AgentWrite>, done: Reply<AgentOutcome> },
 }
 
 impl Op {

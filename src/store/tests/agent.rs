@@ -58,7 +58,10 @@ fn a_turn_stores_both_messages_and_adds_to_the_session_totals() {
     assert_eq!(reads.messages_of_channel("telegram", 10).expect("by channel").len(), 4);
     assert!(reads.messages_of_channel("slack", 10).expect("by channel").is_empty());
     let done = reads.turn("r1").expect("read").expect("turn");
-    assert_eq!((done.state, done.input_tokens, done.output_tokens, done.ended_at), (TurnState::Done, 3, 5, Some(2_000)));
+    assert_eq!(
+        (done.state, done.input_tokens, done.output_tokens, done.ended_at),
+        (TurnState::Done, 3, 5, Some(2_000))
+    );
     let usage = reads.usage_by_model().expect("usage");
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].turns, usage[0].input_tokens, usage[0].output_tokens), (2, 4, 6));

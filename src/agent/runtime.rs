@@ -156,6 +156,12 @@ impl Runtime {
         let idem = pending.request.idempotency_key.clone();
         let queued = {
             let mut sessions = self.inner.sessions.lock();
+            // Again under the lock: a concurrent submit of the same key may have got here first.
+            if let Some(idem) = &idem
+                && let Some(run_id) = self.inner.remembered_in_memory(&key, idem)
+            {
+                return Ok(Submitted { run_id, session_key: key, queued: false, duplicate: true });
+            }
             let slot = sessions.entry(key.clone()).or_default();
             let queued = if slot.running.is_none() {
                 let running = Running { run_id: run_id.clone(), abort: pending.abort.clone() };
@@ -198,13 +204,8 @@ impl Runtime {
 
     /// The run id an idempotency key already started, from memory or the store.
     fn remembered(&self, session_key: &str, idem: &str) -> Result<Option<String>, GatewayError> {
-        {
-            // The sessions lock orders this check against a concurrent submit's insert.
-            let _sessions = self.inner.sessions.lock();
-            let keys = self.inner.recent_keys.lock();
-            if let Some((_, _, run)) = keys.iter().rev().find(|(s, k, _)| s == session_key && k == idem) {
-                return Ok(Some(run.clone()));
-            }
+        if let Some(run) = self.inner.remembered_in_memory(session_key, idem) {
+            return Ok(Some(run));
         }
         let reads = self.inner.store.agent().map_err(|e| GatewayError::Internal(e.to_string()))?;
         let row = reads.turn_by_idempotency(session_key, idem).map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -302,6 +303,12 @@ impl Drop for Runtime {
 }
 
 impl Inner {
+    /// The run id of a remembered idempotency key.
+    fn remembered_in_memory(&self, session_key: &str, idem: &str) -> Option<String> {
+        let keys = self.recent_keys.lock();
+        keys.iter().rev().find(|(s, k, _)| s == session_key && k == idem).map(|(_, _, run)| run.clone())
+    }
+
     /// The turn of `session_key` ended: hand back the session's next waiting turn (now its
     /// running one), or forget the session.
     fn next_of(&self, session_key: &str) -> Option<Box<Pending>> {

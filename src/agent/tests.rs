@@ -214,6 +214,11 @@ fn abort_stops_the_upstream_within_100_ms_and_keeps_the_partial_text() {
     assert_eq!(turn.state, TurnState::Aborted);
     let messages = f.store.agent().expect("reads").messages("s", 10).expect("messages");
     assert_eq!(messages.last().map(|m| m.content.as_str()), Some("first"));
+    // The thread lets go of the session just after the sink's last event.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while f.runtime.busy("s") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // Nothing of that session is in flight any more: an unknown run is refused, an unknown
     // session too.
     assert_eq!(f.runtime.abort("s", Some("run_nope")), Err(GatewayError::RunNotFound("run_nope".into())));
@@ -237,6 +242,24 @@ fn a_repeated_idempotency_key_returns_the_first_run() {
     assert_eq!(reads.session("s").expect("read").map(|s| s.turns), Some(1), "one turn, not two");
     let other_session = f.runtime.submit(ChatRequest { session_key: "t".into(), ..req }, super::no_sink());
     assert!(!other_session.expect("other session").duplicate, "keys are per session");
+}
+
+#[test]
+fn concurrent_repeats_of_one_key_start_one_turn() {
+    let f = Arc::new(fixture("idem-race", Duration::from_millis(50), |_| {}));
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let f = Arc::clone(&f);
+            std::thread::spawn(move || {
+                let mut req = request("s", "same");
+                req.idempotency_key = Some("race".into());
+                f.runtime.submit(req, super::no_sink()).expect("submit")
+            })
+        })
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    assert_eq!(runs.iter().filter(|r| !r.duplicate).count(), 1, "{runs:?}");
+    assert!(runs.iter().all(|r| r.run_id == runs[0].run_id));
 }
 
 #[test]

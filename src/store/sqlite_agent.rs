@@ -86,9 +86,6 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
             assistant,
         } => {
             let ended = col(*ended_ms);
-            if let Some(m) = assistant {
-                insert_message(tx, session_key, run_id, m, ended)?;
-            }
             let changed = tx
                 .prepare_cached(
                     "UPDATE turns SET state = ?1, ended_ms = ?2, input_tokens = ?3, output_tokens = ?4, \
@@ -104,6 +101,14 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
                     model,
                     run_id
                 ])?;
+            if changed == 0 {
+                // No running turn of that id (ended already, or its session was deleted): the
+                // reply and the totals would have nothing to belong to.
+                return Ok(0);
+            }
+            if let Some(m) = assistant {
+                insert_message(tx, session_key, run_id, m, ended)?;
+            }
             tx.prepare_cached(
                 "UPDATE sessions SET input_tokens = input_tokens + ?1, output_tokens = output_tokens + ?2, \
                  cost_usd = cost_usd + ?3, turns = turns + 1, updated_ms = ?4 WHERE key = ?5",

@@ -76,6 +76,8 @@ fn ending_a_turn_twice_changes_nothing_the_second_time() {
     assert_eq!(store.agent_write_wait(end("s", "r", TurnState::Error, None, (1, 1), 0.0)).expect("again"), 0);
     let turn = store.agent().expect("reads").turn("r").expect("read").expect("turn");
     assert_eq!(turn.state, TurnState::Done, "an ended turn is never reopened or re-ended");
+    let session = store.agent().expect("reads").session("s").expect("read").expect("row");
+    assert_eq!((session.turns, session.input_tokens), (1, 1), "the second end adds nothing to the totals");
 }
 
 #[test]

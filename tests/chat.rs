@@ -249,6 +249,17 @@ fn chat_send_in_json_rpc_queues_like_human_and_notifies() {
     assert_eq!(result["tokensUsed"]["output"], 3);
     assert_eq!(result["tokensUsed"]["total"], result["tokensUsed"]["input"].as_u64().expect("input") + 3);
 
+    // Inside a batch agent.execute takes the worker path; the answer is the same.
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": 7, "method": "agent.execute", "params": { "message": "in a batch" } },
+        { "jsonrpc": "2.0", "id": 8, "method": "system.ping" },
+    ]);
+    let replies = call(&mut ws, &batch, &mut Vec::new());
+    assert_eq!(replies[0]["result"]["response"], "in a batch", "{replies}");
+    assert_eq!(replies[1]["result"]["pong"], true);
+    let no_message = json!({ "jsonrpc": "2.0", "id": 9, "method": "agent.execute", "params": {} });
+    assert_eq!(call(&mut ws, &no_message, &mut Vec::new())["error"]["code"], -32602);
+
     let missing =
         call(&mut ws, &json!({ "jsonrpc": "2.0", "id": 3, "method": "chat.send", "params": {} }), &mut Vec::new());
     assert_eq!(missing["error"]["code"], -32602, "{missing}");

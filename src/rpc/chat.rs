@@ -3,8 +3,9 @@
 //!
 //! Guarantees: every handler that touches the store or waits runs on the worker pool (never
 //! the loop); `chat.send` answers at once with the run id and the turn's stream goes out as
-//! `chat` events; `agent.execute` holds its worker until the turn ends, at most
-//! `agent.turn_timeout_ms` plus [`EXECUTE_GRACE`]; bad parameters are -32602 with the reason,
+//! `chat` events; a single `agent.execute` call is answered by its turn's sink (no thread
+//! waits), and only inside a batch does it hold a worker, at most `agent.turn_timeout_ms`
+//! plus [`EXECUTE_GRACE`]; bad parameters are -32602 with the reason,
 //! unknown sessions and runs are -32602 `not found` with the key.
 
 use std::time::Duration;
@@ -297,66 +298,83 @@ struct ExecuteParams {
     session_key: Option<String>,
 }
 
-/// What `agent.execute` waits for.
-enum Ending {
-    Final { text: String, usage: Value, input: u64, output: u64, finish: String, model: String, cost: f64 },
-    Failed(GatewayError),
-}
-
-/// `agent.execute {message, agentId?, sessionKey?}` (Comis): run a turn, answer when it ends
-/// with `{response, tokensUsed{input,output,total}, finishReason}`.
-pub(super) fn agent_execute(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+/// The request an `agent.execute` call asks for.
+///
+/// # Errors
+/// -32602: bad params or no message.
+pub fn execute_request(raw: Option<&RawValue>) -> Result<ChatRequest, GatewayError> {
     let p: ExecuteParams = params(raw)?;
     let message = p.message.ok_or_else(|| GatewayError::InvalidParams("message is required".into()))?;
-    let request = ChatRequest {
+    Ok(ChatRequest {
         session_key: p.session_key.unwrap_or_default(),
         message,
         agent_id: p.agent_id,
         origin: SessionOrigin { channel: Some("rpc".into()), chat_id: None },
         ..ChatRequest::default()
-    };
-    let (tx, rx) = crossbeam_channel::bounded::<Ending>(1);
-    let sink = Box::new(move |e: TurnEvent<'_>| {
-        let ending = match e {
-            TurnEvent::Final(r) => Ending::Final {
-                text: r.text.clone(),
-                usage: usage_json(r),
-                input: r.usage.input_tokens,
-                output: r.usage.output_tokens,
-                finish: r.finish.as_openai().to_owned(),
-                model: r.model.clone(),
-                cost: r.cost_usd,
-            },
-            TurnEvent::Aborted { .. } => Ending::Failed(GatewayError::AgentTurn {
-                kind: "aborted".into(),
-                message: "the turn was aborted".into(),
-            }),
-            TurnEvent::Error { kind, message } => {
-                Ending::Failed(GatewayError::AgentTurn { kind: kind.to_owned(), message: message.to_owned() })
+    })
+}
+
+/// Where the answer of an `agent.execute` call goes, once: its result payload or its error.
+pub type ExecuteDone = Box<dyn FnOnce(Result<Vec<u8>, GatewayError>) + Send>;
+
+/// The sink of an `agent.execute` turn: at the turn's end it calls `done` with Comis's
+/// `{response, tokensUsed{input,output,total}, finishReason}` (plus `runId`, `sessionKey`,
+/// `model`, `costUsd`, `usage`), or with the turn's error.
+#[must_use]
+pub fn execute_sink(done: ExecuteDone) -> crate::agent::TurnSink {
+    let mut done = Some(done);
+    let mut run: (String, String) = (String::new(), String::new());
+    Box::new(move |e: TurnEvent<'_>| {
+        let answer = match e {
+            TurnEvent::Started { run_id, session_key, .. } => {
+                run = (run_id.to_owned(), session_key.to_owned());
+                return;
             }
-            TurnEvent::Started { .. } | TurnEvent::Delta { .. } | TurnEvent::ToolCall(_) => return,
+            TurnEvent::Delta { .. } | TurnEvent::ToolCall(_) => return,
+            TurnEvent::Final(r) => {
+                let (i, o) = (r.usage.input_tokens, r.usage.output_tokens);
+                Ok(to_vec(&json!({
+                    "response": r.text,
+                    "tokensUsed": { "input": i, "output": o, "total": i.saturating_add(o) },
+                    "finishReason": r.finish.as_openai(),
+                    "runId": run.0,
+                    "sessionKey": run.1,
+                    "model": r.model,
+                    "costUsd": r.cost_usd,
+                    "usage": usage_json(r),
+                })))
+            }
+            TurnEvent::Aborted { .. } => {
+                Err(GatewayError::AgentTurn { kind: "aborted".into(), message: "the turn was aborted".into() })
+            }
+            TurnEvent::Error { kind, message } => {
+                Err(GatewayError::AgentTurn { kind: kind.to_owned(), message: message.to_owned() })
+            }
         };
-        let _ = tx.try_send(ending);
-    });
-    let submitted = ctx.app.agent.submit(request, sink)?;
+        if let Some(done) = done.take() {
+            done(answer);
+        }
+    })
+}
+
+/// `agent.execute {message, agentId?, sessionKey?}` (Comis) inside a batch or as a
+/// notification: holds its worker until the turn ends. A single call on `/ws` does not come
+/// here: the connection starts the turn itself and its reply comes back as a completion
+/// (`src/conn/rpc.rs`), so no thread waits.
+pub(super) fn agent_execute(ctx: &mut Ctx<'_>, raw: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
+    let request = execute_request(raw)?;
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<u8>, GatewayError>>(1);
+    let sink = execute_sink(Box::new(move |answer| {
+        let _ = tx.try_send(answer);
+    }));
+    ctx.app.agent.submit(request, sink)?;
     let wait = Duration::from_millis(ctx.app.agent.config().turn_timeout_ms).saturating_add(EXECUTE_GRACE);
-    match rx.recv_timeout(wait) {
-        Ok(Ending::Final { text, usage, input, output, finish, model, cost }) => Ok(to_vec(&json!({
-            "response": text,
-            "tokensUsed": { "input": input, "output": output, "total": input.saturating_add(output) },
-            "finishReason": finish,
-            "runId": submitted.run_id,
-            "sessionKey": submitted.session_key,
-            "model": model,
-            "costUsd": cost,
-            "usage": usage,
-        }))),
-        Ok(Ending::Failed(e)) => Err(e),
-        Err(_) => Err(GatewayError::AgentTurn {
+    rx.recv_timeout(wait).unwrap_or_else(|_| {
+        Err(GatewayError::AgentTurn {
             kind: "turn_timeout".into(),
             message: format!("no end within {} ms", wait.as_millis()),
-        }),
-    }
+        })
+    })
 }
 
 /// `models.list`: the router's models, the default first, and the fallbacks.

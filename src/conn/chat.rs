@@ -23,19 +23,18 @@ impl Connection {
             Err(e) => return self.finish(cx, &inflight, &e.to_response()),
         };
         let (reply_to, token) = (cx.reply.clone(), self.token);
-        let key = request.session_key.clone();
-        let mut run_id = String::new();
+        // The run id and the session key as the runtime normalised it, from `Started` (which
+        // always comes before `Final`).
+        let (mut run_id, mut session) = (String::new(), String::new());
         let sink = Box::new(move |event: TurnEvent<'_>| {
             let response = match event {
-                TurnEvent::Started { run_id: id, .. } => {
+                TurnEvent::Started { run_id: id, session_key, .. } => {
                     id.clone_into(&mut run_id);
+                    session_key.clone_into(&mut session);
                     return;
                 }
                 TurnEvent::Delta { .. } | TurnEvent::ToolCall(_) => return,
-                TurnEvent::Final(result) => {
-                    let session = if key.is_empty() { crate::agent::turn_types::DEFAULT_SESSION_KEY } else { &key };
-                    chat_answer(result, &run_id, session)
-                }
+                TurnEvent::Final(result) => chat_answer(result, &run_id, &session),
                 TurnEvent::Aborted { .. } => {
                     GatewayError::AgentTurn { kind: "aborted".into(), message: "the turn was aborted".into() }
                         .to_response()

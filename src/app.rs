@@ -45,13 +45,15 @@ pub struct App {
     /// The same, as Unix milliseconds.
     pub started_unix_ms: u64,
     /// The event bus: every published event, its ring and the reactors' listeners.
-    pub bus: crate::events::EventBus,
+    pub bus: Arc<crate::events::EventBus>,
     /// Open WebSockets across reactors, against `gateway.ws.max_connections`.
     pub ws_connections: Arc<AtomicUsize>,
     /// Per-channel webhook counters.
     pub ingest_stats: crate::webhook::stats::IngestStats,
-    /// The embedded store (inbox, key-value) and its group-commit writer.
-    pub store: crate::store::Store,
+    /// The embedded store (inbox, key-value, sessions) and its group-commit writer.
+    pub store: Arc<crate::store::Store>,
+    /// The agent runtime: agent threads, sessions, turns.
+    pub agent: crate::agent::Runtime,
     /// Publishes stored deliveries on the bus.
     pub dispatcher: crate::webhook::dispatch::Dispatcher,
     /// Queues replies to the channels in the outbox and runs the sender that delivers them.
@@ -65,19 +67,34 @@ pub struct App {
 }
 
 impl App {
-    /// Build the shared state.
-    #[must_use]
+    /// Build the shared state and start the agent runtime (its router publishes on the bus).
+    ///
+    /// # Errors
+    /// A provider key named by `{"env": ...}` is unset, or an agent thread cannot start.
     pub fn new(
         settings: Settings,
         metrics: Arc<Metrics>,
         logger: Arc<Logger>,
         pool: WorkerPool,
         store: crate::store::Store,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let rl = settings.rate_limit;
         let al = settings.auth_rate_limit;
-        let bus = crate::events::EventBus::from_config(&settings.config.gateway.sse);
-        Self {
+        let bus = Arc::new(crate::events::EventBus::from_config(&settings.config.gateway.sse));
+        let store = Arc::new(store);
+        let sink: Arc<dyn crate::agent::providers::EventSink> = Arc::clone(&bus) as _;
+        let env = |name: &str| std::env::var(name).ok();
+        let router = crate::agent::providers::Router::from_config(&settings.config, &env, sink).map_err(|errors| {
+            let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            std::io::Error::other(format!("agent configuration: {}", why.join("; ")))
+        })?;
+        let agent = crate::agent::Runtime::start(
+            &settings.config.agent,
+            Arc::new(router),
+            Arc::clone(&store),
+            Arc::clone(&bus),
+        )?;
+        Ok(Self {
             rate_limiter: Mutex::new(RateLimiter::new(
                 rl.max_requests,
                 std::time::Duration::from_millis(rl.window_ms),
@@ -99,6 +116,7 @@ impl App {
             ws_connections: Arc::new(AtomicUsize::new(0)),
             ingest_stats: crate::webhook::stats::IngestStats::default(),
             store,
+            agent,
             dispatcher: crate::webhook::dispatch::Dispatcher::default(),
             outbound: crate::outbound::Outbound::default(),
             ingest_queued_bytes: std::sync::atomic::AtomicU64::new(0),
@@ -106,7 +124,7 @@ impl App {
             conns_total: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// Try to admit a new connection from `ip` under both caps.

@@ -134,6 +134,26 @@ pub enum GatewayError {
     StoreFailed,
     /// No inbox entry with this id.
     InboxEntryNotFound(i64),
+    /// A session already has `agent.max_queued_per_session` turns waiting behind its running one.
+    SessionBusy {
+        /// The session key.
+        session: String,
+        /// The bound that was reached.
+        max: usize,
+    },
+    /// No session with this key.
+    SessionNotFound(String),
+    /// No running or waiting turn with this run id in the session.
+    RunNotFound(String),
+    /// No agent with this id.
+    AgentNotFound(String),
+    /// An agent turn ended in an error (upstream, timeout, store); `kind` is its short code.
+    AgentTurn {
+        /// `turn_timeout`, `upstream_unavailable`, ... (see the provider error codes), or `store`.
+        kind: String,
+        /// What went wrong (never a key).
+        message: String,
+    },
 }
 
 impl From<ParseError> for GatewayError {
@@ -176,7 +196,10 @@ impl GatewayError {
             Self::WebhookSchema(_) => 422,
             Self::WebhookChallenge(_) => 403,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => 404,
-            Self::StoreFailed => 503,
+            Self::StoreFailed | Self::SessionBusy { .. } => 503,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 404,
+            Self::AgentTurn { kind, .. } if kind.ends_with("timeout") => 504,
+            Self::AgentTurn { .. } => 502,
         }
     }
 
@@ -198,6 +221,8 @@ impl GatewayError {
             429 => "too_many_requests",
             431 => "headers_too_large",
             501 => "not_implemented",
+            502 => "bad_gateway",
+            504 => "gateway_timeout",
             503 => "unavailable",
             505 => "http_version_not_supported",
             _ => "internal_error",
@@ -249,6 +274,13 @@ impl GatewayError {
                 "the store failed to make a write durable and stopped accepting deliveries; see the log".into()
             }
             Self::InboxEntryNotFound(id) => format!("no inbox entry {id}"),
+            Self::SessionBusy { session, max } => {
+                format!("session {session:?} already has {max} turns waiting; retry when one has ended")
+            }
+            Self::SessionNotFound(key) => format!("no session {key:?}"),
+            Self::RunNotFound(run) => format!("no running or waiting turn {run:?} in this session"),
+            Self::AgentNotFound(id) => format!("no agent {id:?} (see GET /api/agents)"),
+            Self::AgentTurn { kind, message } => format!("agent turn failed ({kind}): {message}"),
         }
     }
 
@@ -276,7 +308,9 @@ impl GatewayError {
             Self::WebhookSignature(_) | Self::WebhookUnsigned | Self::WebhookChallenge(_) => -32001,
             Self::WebhookBody(_) | Self::WebhookSchema(_) => -32602,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => -32602,
-            Self::StoreFailed => -32004,
+            Self::StoreFailed | Self::SessionBusy { .. } => -32004,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => -32602,
+            Self::AgentTurn { .. } => -32603,
         }
     }
 
@@ -331,7 +365,9 @@ impl GatewayError {
             | Self::WebhookChallenge(_)
             | Self::ChannelDisabled(_)
             | Self::InboxEntryNotFound(_) => 1008,
-            Self::StoreFailed => 1011,
+            Self::StoreFailed | Self::AgentTurn { .. } => 1011,
+            Self::SessionBusy { .. } => 1013,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 1008,
         }
     }
 
@@ -347,7 +383,7 @@ impl GatewayError {
             Self::RateLimited { retry_after }
             | Self::AuthLockedOut { retry_after }
             | Self::MessageRateLimited { retry_after } => Some(*retry_after),
-            Self::Overloaded { .. } | Self::ShuttingDown => Some(Duration::from_secs(1)),
+            Self::Overloaded { .. } | Self::ShuttingDown | Self::SessionBusy { .. } => Some(Duration::from_secs(1)),
             // A fail-stopped store needs an operator (and a restart); senders back off longer.
             Self::StoreFailed => Some(STORE_FAILED_RETRY_AFTER),
             _ => None,

@@ -35,7 +35,7 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
     let pool = WorkerPool::start(settings.worker_threads, settings.worker_queue)?;
     let store = open_store(&settings, &logger)?;
     let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
-    let app = Arc::new(App::new(settings, metrics, logger, pool, store));
+    let app = Arc::new(App::new(settings, metrics, logger, pool, store)?);
     app.dispatcher.start(Arc::downgrade(&app))?;
     // Rows left pending by the last run (crash or stop) are due at once: the outbox is durable.
     app.outbound.start(Arc::downgrade(&app), &app.settings)?;
@@ -141,6 +141,8 @@ impl Server {
         for r in self.reactors {
             let _ = r.join();
         }
+        // Agent turns end (aborted) and record their ends while the store still writes.
+        self.app.agent.shutdown();
         self.app.pool.shutdown();
         // The dispatcher first: its last state changes must reach a store that still writes.
         // Then every delivery the reactors handed over is committed and acknowledged.

@@ -100,8 +100,9 @@ fn hello_ok_in_both_dialects_lists_exactly_the_registry() {
     assert!(payload["server"]["connId"].is_string());
     assert_eq!(payload["policy"]["maxPayload"], 1_048_576);
     assert_eq!(payload["policy"]["tickIntervalMs"], 15_000);
-    for flag in ["sessions", "cron", "skills", "cost_tracking"] {
-        assert_eq!(payload["features"][flag], false, "{flag}");
+    // Sessions and cost tracking exist (the agent runtime); cron and skills do not yet.
+    for (flag, on) in [("sessions", true), ("cron", false), ("skills", false), ("cost_tracking", true)] {
+        assert_eq!(payload["features"][flag], on, "{flag}");
     }
     let methods: Vec<&str> =
         payload["features"]["methods"].as_array().expect("methods").iter().filter_map(Value::as_str).collect();

@@ -36,6 +36,16 @@ pub struct AgentConfig {
     pub system_prompt: Option<String>,
     /// Prices per model name (without the provider), for the cost of a turn.
     pub prices: BTreeMap<String, PriceConfig>,
+    /// Turns waiting for a free agent thread. Past it a new turn is refused with 503
+    /// (`UNAVAILABLE`, `Retry-After: 1`), never queued without bound.
+    pub max_queued_turns: usize,
+    /// Turns of one session waiting behind its running turn (turns of a session run one at a
+    /// time, in order). Past it a new message for that session is refused with 503.
+    pub max_queued_per_session: usize,
+    /// Most stored messages sent upstream as a turn's history (the newest ones).
+    pub history_messages: usize,
+    /// Most characters of history sent upstream; older messages are left out first.
+    pub history_chars: usize,
 }
 
 impl Default for AgentConfig {
@@ -48,6 +58,10 @@ impl Default for AgentConfig {
             turn_timeout_ms: 120_000,
             system_prompt: None,
             prices,
+            max_queued_turns: 256,
+            max_queued_per_session: 8,
+            history_messages: 50,
+            history_chars: 100_000,
         }
     }
 }
@@ -213,6 +227,16 @@ pub fn validate(
     }
     if agent.max_concurrent_turns == 0 {
         errors.push(ConfigError::new("agent.max_concurrent_turns", "must be at least 1"));
+    }
+    for (key, v, max) in [
+        ("max_queued_turns", agent.max_queued_turns, 1_000_000),
+        ("max_queued_per_session", agent.max_queued_per_session, 10_000),
+        ("history_messages", agent.history_messages, crate::store::MAX_QUERY_LIMIT),
+        ("history_chars", agent.history_chars, 100_000_000),
+    ] {
+        if v == 0 || v > max {
+            errors.push(ConfigError::new(format!("agent.{key}"), format!("must be between 1 and {max}")));
+        }
     }
     if agent.turn_timeout_ms == 0 {
         errors.push(ConfigError::new("agent.turn_timeout_ms", "must be at least 1"));

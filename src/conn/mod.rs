@@ -11,6 +11,7 @@
 //! - Every state has a deadline (header, body idle, keep-alive, write, linger) except
 //!   waiting on a worker, which is bounded by graceful shutdown.
 
+mod chat;
 mod ingest;
 mod request;
 mod rpc;

@@ -165,6 +165,7 @@ impl Connection {
             Execution::WebSocket(kind) => return self.upgrade(cx, inflight, kind),
             Execution::EventStream => return self.start_event_stream(cx, &inflight),
             Execution::Ingest(channel) => return self.ingest(cx, inflight, channel),
+            Execution::Agent => return self.agent_chat(cx, inflight),
             Execution::Inline | Execution::Worker => {}
         }
         let body = std::mem::take(&mut inflight.body);

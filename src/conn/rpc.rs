@@ -2,7 +2,8 @@
 //! worker pool), replies and keep-alive ticks back as text frames.
 //!
 //! Guarantees: frames of one socket are answered in order: while a frame runs on the worker
-//! pool, no further input of that socket is read (TCP pushes back on the client), and a full
+//! pool, or a single `agent.execute` waits for its turn's sink (which hands the reply back as
+//! a completion, so no thread waits for the turn), no further input of that socket is read (TCP pushes back on the client), and a full
 //! worker queue is answered with an overload error (-32004 / `UNAVAILABLE`), never queued
 //! without bound.
 
@@ -11,10 +12,10 @@ use std::sync::Arc;
 use super::{Connection, Cx, Phase};
 use crate::error::GatewayError;
 use crate::http::router::WsKind;
-use crate::protocol::jsonrpc::{encode_event, encode_notification};
+use crate::protocol::jsonrpc::{encode_event, encode_notification, encode_result};
 use crate::protocol::websocket::{OP_TEXT, begin_frame, finish_frame, write_frame};
 use crate::rpc::{self, Ctx, dispatch};
-use crate::workers::{Job, Output};
+use crate::workers::{Completion, Job, Output};
 
 impl super::ws::WsSession {
     /// Append one server push as a text frame: an `event` frame with this socket's next `seq`,
@@ -54,6 +55,36 @@ impl Connection {
         let Phase::WebSocket(ws) = &mut self.phase else { return };
         let mut ctx = Ctx { app: cx.app, conn_id: ws.id, scopes: ws.scopes, client: ws.client };
         let inbound = dispatch::decode_frame(&ctx, text);
+        if let Some(call) = dispatch::deferred_call(&inbound) {
+            let (dialect, id) = (call.dialect, call.id.map(ToOwned::to_owned));
+            let scopes = ws.scopes;
+            let started = rpc::find(&call.method)
+                .ok_or_else(|| GatewayError::UnknownMethod(call.method.to_string()))
+                .and_then(|m| rpc::authorize(m, scopes))
+                .and_then(|()| rpc::chat::execute_request(call.params));
+            let (reply_to, token) = (cx.reply.clone(), self.token);
+            let done: rpc::chat::ExecuteDone = Box::new(move |answer| {
+                let mut reply = Vec::new();
+                match answer {
+                    Ok(payload) => encode_result(dialect, id.as_deref(), &payload, &mut reply),
+                    Err(e) => dispatch::write_error(dialect, id.as_deref(), &e, &mut reply),
+                }
+                reply_to.send(Completion { token, output: Output::Rpc { reply, scopes } });
+            });
+            // A refused submit drops the sink unrun (and `done` with it); the refusal is
+            // answered here at once instead.
+            let submitted =
+                started.and_then(|request| cx.app.agent.submit(request, rpc::chat::execute_sink(done)).map(|_| ()));
+            match submitted {
+                Ok(()) => ws.waiting = true,
+                Err(e) => {
+                    let mut reply = Vec::new();
+                    dispatch::write_error(call.dialect, call.id, &e, &mut reply);
+                    write_frame(&mut self.wbuf, OP_TEXT, &reply);
+                }
+            }
+            return;
+        }
         if !dispatch::needs_worker(&inbound) {
             let reply = dispatch::run_frame(&mut ctx, inbound, ws.prefers_jsonrpc);
             ws.scopes = ctx.scopes;

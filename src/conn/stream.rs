@@ -239,7 +239,8 @@ impl Connection {
                 live_event(e, &mut self.wbuf);
                 finish_frame(&mut self.wbuf, mark, OP_TEXT);
             } else {
-                ws.push_event(e.name(), e.name(), e.payload(), &mut self.wbuf);
+                let (frame_name, jsonrpc_name) = crate::events::kind::ws_names(e.name());
+                ws.push_event(frame_name, jsonrpc_name, e.payload(), &mut self.wbuf);
             }
         }
         self.ws_check_backlog(cx);

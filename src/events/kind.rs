@@ -46,6 +46,8 @@ pub enum Category {
     Channel,
     /// Process lifecycle and errors.
     System,
+    /// An agent turn's stream: deltas and its end (OpenClaw's and Human's `chat` event).
+    Chat,
 }
 
 impl Category {
@@ -70,6 +72,7 @@ impl Category {
             Self::Agent => "agent",
             Self::Channel => "channel",
             Self::System => "system",
+            Self::Chat => "chat",
         }
     }
 
@@ -93,7 +96,8 @@ impl Category {
             | Self::Provider
             | Self::Agent
             | Self::Channel
-            | Self::System => Scope::Rpc,
+            | Self::System
+            | Self::Chat => Scope::Rpc,
         }
     }
 }
@@ -105,6 +109,10 @@ pub enum Origin {
     Comis,
     /// Talon's own.
     Talon,
+    /// OpenClaw's `chat` event (`state` delta, final, aborted, error).
+    OpenClaw,
+    /// Human's `chat` event (`state` chunk).
+    Human,
 }
 
 impl Origin {
@@ -114,6 +122,8 @@ impl Origin {
         match self {
             Self::Comis => "comis",
             Self::Talon => "talon",
+            Self::OpenClaw => "openclaw",
+            Self::Human => "human",
         }
     }
 }
@@ -145,6 +155,10 @@ const fn talon(name: &'static str, category: Category) -> EventKind {
     EventKind { name, category, origin: Origin::Talon }
 }
 
+const fn openclaw(name: &'static str) -> EventKind {
+    EventKind { name, category: Category::Chat, origin: Origin::OpenClaw }
+}
+
 use Category as C;
 
 /// Every event name, sorted by name (byte order).
@@ -156,6 +170,11 @@ pub const CATALOGUE: &[EventKind] = &[
     comis("audit:event", C::Audit),
     comis("channel:deregistered", C::Channel),
     comis("channel:registered", C::Channel),
+    openclaw("chat:aborted"),
+    EventKind { name: "chat:chunk", category: C::Chat, origin: Origin::Human },
+    openclaw("chat:delta"),
+    openclaw("chat:error"),
+    openclaw("chat:final"),
     comis("config:patched", C::Config),
     comis("diagnostic:billing_snapshot", C::Diagnostic),
     comis("diagnostic:channel_health", C::Diagnostic),
@@ -203,6 +222,19 @@ pub const CATALOGUE: &[EventKind] = &[
     talon("system:startup", C::System),
 ];
 
+/// The names an event goes out under on `/ws`: the `event` of a `req`/`res` frame and the
+/// `method` of a JSON-RPC notification. The `chat:*` events are the seeds' `chat` event
+/// (the payload's `state` tells them apart); Human's chunks reach JSON-RPC clients as
+/// `chat.chunk`. Every other event keeps its name.
+#[must_use]
+pub fn ws_names(name: &str) -> (&str, &str) {
+    match name {
+        "chat:chunk" => ("chat", "chat.chunk"),
+        n if n.starts_with("chat:") => ("chat", "chat"),
+        n => (n, n),
+    }
+}
+
 /// The catalogue entry for `name`, or `None` if it is not an event name.
 #[must_use]
 pub fn lookup(name: &str) -> Option<&'static EventKind> {
@@ -227,7 +259,7 @@ mod tests {
             assert!(k.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b':'), "{}", k.name);
             assert_eq!(lookup(k.name), Some(k));
         }
-        assert_eq!(CATALOGUE.len(), 52);
+        assert_eq!(CATALOGUE.len(), 57);
         assert_eq!(CATALOGUE.iter().filter(|k| k.origin == Origin::Comis).count(), 50);
     }
 

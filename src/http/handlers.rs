@@ -75,6 +75,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         RouteId::Activity => activity(app, head),
         RouteId::DebugPublish => debug_publish(app, head),
         RouteId::LogsRecent => logs_recent(app, head),
+        RouteId::Agents => super::chat::agents(app),
         RouteId::DebugEcho
         | RouteId::DebugSleep
         | RouteId::Ws
@@ -87,6 +88,9 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::Inbox
         | RouteId::InboxEntry
         | RouteId::InboxReplay
+        | RouteId::Chat
+        | RouteId::ChatHistory
+        | RouteId::Sessions
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()
@@ -200,6 +204,16 @@ pub fn worker_job(app: &Arc<App>, id: RouteId, head: &RequestHead, body: Vec<u8>
                     }
                 })))
             })
+        }
+        RouteId::ChatHistory => {
+            let query = head.query().unwrap_or_default().to_owned();
+            let app = Arc::clone(app);
+            Box::new(move || Output::Http(answer(super::chat::history(&app, &query))))
+        }
+        RouteId::Sessions => {
+            let query = head.query().unwrap_or_default().to_owned();
+            let app = Arc::clone(app);
+            Box::new(move || Output::Http(answer(super::chat::sessions(&app, &query))))
         }
         RouteId::DebugEcho => {
             let headers: Vec<(String, String)> =

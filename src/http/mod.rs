@@ -5,6 +5,7 @@
 //! rate-limited, misrouted or cross-origin-forbidden request never costs us its body;
 //! every refusal is a [`GatewayError`] rendered by `crate::error`.
 
+pub mod chat;
 pub mod cors;
 pub mod handlers;
 pub mod router;
@@ -179,8 +180,10 @@ pub fn handle(app: &Arc<App>, admitted: &Admitted, head: &RequestHead, body: Vec
         }
         // Upgrades and streams are taken over by the connection before this point; an
         // inline answer is the safe fallback.
-        Execution::Inline | Execution::WebSocket(_) | Execution::EventStream | Execution::Ingest(_) => {
-            Outcome::Respond(handlers::inline(app, id, head))
-        }
+        Execution::Inline
+        | Execution::WebSocket(_)
+        | Execution::EventStream
+        | Execution::Ingest(_)
+        | Execution::Agent => Outcome::Respond(handlers::inline(app, id, head)),
     }
 }

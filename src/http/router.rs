@@ -56,6 +56,14 @@ pub enum RouteId {
     InboxEntry,
     /// `POST /api/inbox/<id>/replay`: dispatch a stored delivery again.
     InboxReplay,
+    /// `POST /api/chat`: one agent turn, answered when it ends.
+    Chat,
+    /// `GET /api/chat/history`: a session's (or a channel's) messages.
+    ChatHistory,
+    /// `GET /api/sessions`: the stored sessions.
+    Sessions,
+    /// `GET /api/agents`: the configured agents.
+    Agents,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -63,7 +71,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 24;
+pub const ROUTE_COUNT: usize = 28;
 
 impl RouteId {
     /// All routes in label order.
@@ -90,6 +98,10 @@ impl RouteId {
         Self::Inbox,
         Self::InboxEntry,
         Self::InboxReplay,
+        Self::Chat,
+        Self::ChatHistory,
+        Self::Sessions,
+        Self::Agents,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -120,6 +132,10 @@ impl RouteId {
             Self::Inbox => "/api/inbox",
             Self::InboxEntry => "/api/inbox/:id",
             Self::InboxReplay => "/api/inbox/:id/replay",
+            Self::Chat => "/api/chat",
+            Self::ChatHistory => "/api/chat/history",
+            Self::Sessions => "/api/sessions",
+            Self::Agents => "/api/agents",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -145,6 +161,9 @@ pub enum Execution {
     EventStream,
     /// A webhook of this channel: verified inline, acknowledged by the store writer.
     Ingest(Channel),
+    /// An agent turn: the body is parsed inline, the turn runs on an agent thread, and the
+    /// response comes back when it ends.
+    Agent,
 }
 
 /// What a WebSocket route speaks once upgraded.
@@ -239,6 +258,10 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
         "/webhook/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
         "/api/inbox" => guarded(RouteId::Inbox, Scope::Admin, Execution::Worker),
+        "/api/chat" => RouteSpec { allow: POST, ..guarded(RouteId::Chat, Scope::Rpc, Execution::Agent) },
+        "/api/chat/history" => guarded(RouteId::ChatHistory, Scope::Rpc, Execution::Worker),
+        "/api/sessions" => guarded(RouteId::Sessions, Scope::Rpc, Execution::Worker),
+        "/api/agents" => guarded(RouteId::Agents, Scope::Rpc, Execution::Inline),
         _ if path.starts_with("/webhook/") => {
             let channel = path.strip_prefix("/webhook/").and_then(Channel::from_name)?;
             if !Channel::NATIVE.contains(&channel) {

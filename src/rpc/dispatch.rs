@@ -32,6 +32,17 @@ pub fn needs_worker(inbound: &Inbound<'_>) -> bool {
     }
 }
 
+/// The single call of a frame that the connection runs itself with a deferred reply: one
+/// `agent.execute` request with an id (its answer comes from the turn's sink, so no thread
+/// waits for the turn). Batches and notifications take the worker path.
+#[must_use]
+pub fn deferred_call<'f, 'a>(inbound: &'f Inbound<'a>) -> Option<&'f Call<'a>> {
+    match inbound {
+        Inbound::Single(Ok(call)) if call.method == "agent.execute" && !call.is_notification() => Some(call),
+        _ => None,
+    }
+}
+
 /// Decode one text frame (tungstenite has already checked it is UTF-8).
 #[must_use]
 pub fn decode_frame<'a>(ctx: &Ctx<'_>, text: &'a str) -> Inbound<'a> {

@@ -1,5 +1,5 @@
-//! The handlers of the methods this build implements (control plane only; chat, sessions,
-//! cron and the rest arrive with their subsystems).
+//! The handlers of the control-plane methods (the chat, session and usage methods are in
+//! [`super::chat`]; cron and the rest arrive with their subsystems).
 //!
 //! Guarantees: parameters are parsed into typed structs that refuse unknown fields where
 //! the seed systems do, and a bad one is -32602 with the reason; nothing a handler returns
@@ -14,7 +14,7 @@ use crate::auth::ScopeSet;
 use crate::error::GatewayError;
 use crate::webhook::Channel;
 
-fn params<T: for<'de> Deserialize<'de> + Default>(raw: Option<&RawValue>) -> Result<T, GatewayError> {
+pub(super) fn params<T: for<'de> Deserialize<'de> + Default>(raw: Option<&RawValue>) -> Result<T, GatewayError> {
     match raw {
         None => Ok(T::default()),
         Some(r) if r.get() == "null" => Ok(T::default()),
@@ -22,7 +22,7 @@ fn params<T: for<'de> Deserialize<'de> + Default>(raw: Option<&RawValue>) -> Res
     }
 }
 
-fn to_vec(v: &Value) -> Vec<u8> {
+pub(super) fn to_vec(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
 }
 
@@ -63,10 +63,10 @@ pub fn hello_payload(ctx: &Ctx<'_>) -> Value {
             "methods": methods,
             "events": event_names(),
             "dialects": ["req/res", "jsonrpc-2.0"],
-            "sessions": false,
+            "sessions": true,
             "cron": false,
             "skills": false,
-            "cost_tracking": false,
+            "cost_tracking": true,
         },
         "auth": { "authenticated": ctx.scopes.is_some(), "scopes": scope_names(ctx.scopes) },
         "policy": {
@@ -277,25 +277,6 @@ pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
     Ok(to_vec(&json!({ "schema": schema })))
 }
 
-pub(super) fn models_list(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
-    let config = &ctx.app.settings.config;
-    let default_model = config.agent.default_model.clone();
-    let mut models = vec![json!({
-        "id": default_model, "provider": default_model.split('/').next().unwrap_or("builtin"),
-        "default": true, "configured": true,
-    })];
-    for (name, p) in &config.providers.0 {
-        for model in &p.models {
-            let id = format!("{name}/{model}");
-            if id != default_model {
-                models.push(json!({ "id": id, "provider": name, "default": false, "configured": true }));
-            }
-        }
-    }
-    let fallbacks = &config.models.fallbacks;
-    Ok(to_vec(&json!({ "models": models, "fallbacks": fallbacks })))
-}
-
 pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
     let ingest = &ctx.app.settings.ingest;
     let list: Vec<Value> = Channel::ALL
@@ -326,14 +307,6 @@ pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result
         })
         .collect();
     Ok(to_vec(&json!({ "channels": list })))
-}
-
-pub(super) fn usage_summary(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec<u8>, GatewayError> {
-    // No agent turn can run in this build, so every counter is truly zero.
-    Ok(to_vec(&json!({
-        "turns": 0, "inputTokens": 0, "outputTokens": 0, "totalTokens": 0, "costUsd": 0.0,
-        "byModel": [], "agentRuntime": false,
-    })))
 }
 
 #[derive(Deserialize, Default)]

@@ -10,6 +10,7 @@
 //! - Handlers marked [`Exec::Worker`] may take more than microseconds and run on the worker
 //!   pool; inline ones do bounded work on the loop.
 
+pub mod chat;
 pub mod dispatch;
 mod methods;
 
@@ -72,13 +73,20 @@ pub static METHODS: &[Method] = &[
     m("status", Some(Scope::Read), Exec::Inline, methods::status),
     m("config.get", Some(Scope::Admin), Exec::Worker, methods::config_get),
     m("config.schema", Some(Scope::Admin), Exec::Worker, methods::config_schema),
-    m("models.list", Some(Scope::Rpc), Exec::Inline, methods::models_list),
+    m("models.list", Some(Scope::Rpc), Exec::Inline, chat::models_list),
     m("channels.status", Some(Scope::Rpc), Exec::Inline, methods::channels_status),
-    m("usage.summary", Some(Scope::Rpc), Exec::Inline, methods::usage_summary),
+    m("usage.summary", Some(Scope::Rpc), Exec::Worker, chat::usage_summary),
     m("activity.recent", Some(Scope::Rpc), Exec::Inline, methods::activity_recent),
     m("inbox.list", Some(Scope::Admin), Exec::Worker, methods::inbox_list),
     m("inbox.replay", Some(Scope::Admin), Exec::Worker, methods::inbox_replay),
     m("inbox.ack", Some(Scope::Rpc), Exec::Worker, methods::inbox_ack),
+    m("chat.send", Some(Scope::Rpc), Exec::Worker, chat::chat_send),
+    m("chat.history", Some(Scope::Rpc), Exec::Worker, chat::chat_history),
+    m("chat.abort", Some(Scope::Rpc), Exec::Worker, chat::chat_abort),
+    m("sessions.list", Some(Scope::Rpc), Exec::Worker, chat::sessions_list),
+    m("sessions.patch", Some(Scope::Rpc), Exec::Worker, chat::sessions_patch),
+    m("sessions.delete", Some(Scope::Admin), Exec::Worker, chat::sessions_delete),
+    m("agent.execute", Some(Scope::Rpc), Exec::Worker, chat::agent_execute),
 ];
 
 /// Find a method by its wire name.

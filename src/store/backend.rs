@@ -72,6 +72,8 @@ pub enum WriteOp<'a> {
         /// The attempt's error.
         error: Option<&'a str>,
     },
+    /// A write of the agent runtime (sessions, transcripts, turns).
+    Agent(&'a super::agent::AgentWrite),
     /// Forget at most `limit` dedup keys received before `before_ms` (the rows stay).
     PruneDedup {
         /// Cut-off, Unix ms.
@@ -94,6 +96,8 @@ pub enum Outcome {
     Put,
     /// For `OutboxEnqueue`: the new row's id.
     Enqueued(i64),
+    /// For `Agent`: rows changed.
+    Agent(super::agent::AgentOutcome),
 }
 
 /// What a committed transaction returns.
@@ -141,6 +145,11 @@ pub trait Backend: Send + Sync {
     /// contention is not an error.
     fn maintain(&self) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// The agent runtime's reads, if this backend stores sessions (SQLite does).
+    fn agent_reads(&self) -> Option<&dyn super::agent::AgentReads> {
+        None
     }
 
     /// Inbox rows matching `query` (limit already capped by the caller).

@@ -18,6 +18,7 @@ use std::time::Duration;
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, RwLock};
 
+use super::agent::{AgentOutcome, AgentReads, AgentWrite};
 use super::backend::Backend;
 use super::dedup::DedupLimits;
 use super::sqlite::SqliteBackend;
@@ -244,6 +245,36 @@ impl Store {
         done: DoneFn<()>,
     ) {
         self.enqueue(Op::OutboxSetState { id, state, next_attempt_ms, error, done: Reply::new(done) });
+    }
+
+    /// Apply an agent write (sessions, transcripts, turns) durably, then call `done` with the
+    /// rows changed. Waits while the queue is full (call it from an agent or worker thread,
+    /// never from a reactor); a failed or closed store answers `done` at once.
+    pub fn agent_write(&self, write: AgentWrite, done: DoneFn<AgentOutcome>) {
+        self.enqueue_blocking(Op::Agent { write: Box::new(write), done: Reply::new(done) });
+    }
+
+    /// [`Store::agent_write`], waiting for the commit. Never call it from a store callback.
+    ///
+    /// # Errors
+    /// The store failed or closed, or the write failed (and with it the store).
+    pub fn agent_write_wait(&self, write: AgentWrite) -> Result<AgentOutcome, StoreError> {
+        let (tx, rx) = bounded(1);
+        self.agent_write(
+            write,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// The agent runtime's reads (on the read side; they never wait for the writer).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if this backend keeps no sessions.
+    pub fn agent(&self) -> Result<&dyn AgentReads, StoreError> {
+        self.backend.agent_reads().ok_or_else(|| StoreError::Sqlite("this store backend keeps no sessions".into()))
     }
 
     /// Every `dispatched` row back to `received`; returns how many. Call once after

@@ -1,5 +1,5 @@
-//! The embedded store: the webhook inbox, its dedup keys, a small key-value table and the
-//! outbox, in SQLite (WAL mode) behind a narrow [`Backend`] trait, written by one
+//! The embedded store: the webhook inbox, its dedup keys, a small key-value table, the
+//! outbox and the agent's sessions, transcripts and turns ([`agent`]), in SQLite (WAL mode) behind a narrow [`Backend`] trait, written by one
 //! group-commit writer thread.
 //!
 //! Guarantees:
@@ -18,11 +18,13 @@
 //! - **Bounded.** The submit queue, the transaction size, the WAL file
 //!   ([`sqlite::WAL_TRUNCATE_BYTES`]) and every query's row count are bounded.
 
+pub mod agent;
 pub mod backend;
 pub mod dedup;
 mod handle;
 pub mod schema;
 pub mod sqlite;
+mod sqlite_agent;
 mod sync;
 mod types;
 pub mod writer;
@@ -30,11 +32,15 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use agent::{
+    AgentOutcome, AgentReads, AgentWrite, MessageRow, ModelUsage, NewMessage, SessionOrigin, SessionRow, TurnRow,
+    TurnState,
+};
 pub use backend::{Applied, Backend, DedupStats, Outcome, WriteOp};
 pub use dedup::DedupLimits;
 pub use handle::{DoneFn, Store};
 pub use sqlite::SqliteBackend;
 pub use types::{
-    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, MAX_BODY_BYTES_PER_QUERY, NewDelivery,
-    NewOutbound, OutboxEntry, OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
+    AckFn, AckMode, Appended, InboxEntry, InboxQuery, InboxState, LogFn, MAX_BODY_BYTES_PER_QUERY, MAX_QUERY_LIMIT,
+    NewDelivery, NewOutbound, OutboxEntry, OutboxState, RECORDS_PER_SYNC_BUCKETS, StoreError, StoreOptions, StoreStats,
 };

@@ -95,8 +95,69 @@ DROP INDEX dedup_received_ms;
 DROP TABLE dedup;
 ";
 
+/// Version 4: the agent runtime's sessions, transcripts and turns ([`super::agent`]).
+///
+/// Why these shapes:
+/// - Rows are keyed by the session *key* (what every client addresses a session by), so a
+///   turn needs no lookup of a numeric id first; `session_id` is the stable id shown to
+///   clients and used by exports.
+/// - `transcript(session_key, id)` serves "the newest N messages of a session" as one
+///   backwards index scan; the session totals live on the session row so `sessions.list`
+///   never sums transcripts.
+/// - The partial unique index on `(session_key, idempotency_key)` makes a repeated
+///   idempotency key impossible to store twice, whatever the runtime's memory says.
+const V4: &str = "
+CREATE TABLE sessions (
+    key           TEXT    PRIMARY KEY,
+    session_id    TEXT    NOT NULL UNIQUE,
+    agent_id      TEXT    NOT NULL,
+    model         TEXT,
+    label         TEXT,
+    channel       TEXT,
+    chat_id       TEXT,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL    NOT NULL DEFAULT 0,
+    turns         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX sessions_updated ON sessions(updated_ms);
+CREATE INDEX sessions_channel ON sessions(channel);
+
+CREATE TABLE transcript (
+    id            INTEGER PRIMARY KEY,
+    session_key   TEXT    NOT NULL,
+    run_id        TEXT    NOT NULL,
+    role          TEXT    NOT NULL,
+    content       TEXT    NOT NULL,
+    tool_calls    TEXT,
+    tool_call_id  TEXT,
+    created_ms    INTEGER NOT NULL,
+    input_tokens  INTEGER,
+    output_tokens INTEGER
+) STRICT;
+CREATE INDEX transcript_session_id ON transcript(session_key, id);
+
+CREATE TABLE turns (
+    run_id          TEXT    PRIMARY KEY,
+    session_key     TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    model           TEXT    NOT NULL,
+    started_ms      INTEGER NOT NULL,
+    ended_ms        INTEGER,
+    input_tokens    INTEGER NOT NULL DEFAULT 0,
+    output_tokens   INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL    NOT NULL DEFAULT 0,
+    error           TEXT,
+    idempotency_key TEXT
+) STRICT, WITHOUT ROWID;
+CREATE INDEX turns_session ON turns(session_key, started_ms);
+CREATE UNIQUE INDEX turns_idempotency ON turns(session_key, idempotency_key) WHERE idempotency_key IS NOT NULL;
+";
+
 /// Every migration, in order: `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 // The list is a handful of entries; the cast cannot truncate.

@@ -204,6 +204,11 @@ impl SqliteBackend {
         self.checkpoint("PASSIVE").unwrap_or(u64::MAX)
     }
 
+    /// The read connection (the agent runtime's reads use it too).
+    pub(crate) fn lock_reader(&self) -> parking_lot::MutexGuard<'_, Connection> {
+        self.reader.lock()
+    }
+
     #[cfg(test)]
     pub(crate) fn lock_writer(&self) -> parking_lot::MutexGuard<'_, Connection> {
         self.writer.lock()
@@ -359,6 +364,7 @@ fn apply_one(tx: &Connection, dedup: &mut DedupIndex, op: &WriteOp<'_>, now: i64
             .execute(params![state.as_str(), col(next_attempt_ms), error, id])? as u64,
         ),
         WriteOp::PruneDedup { before_ms, limit } => Outcome::Changed(dedup.prune(before_ms, limit)),
+        WriteOp::Agent(write) => Outcome::Agent(super::sqlite_agent::apply(tx, write, now)?),
     })
 }
 
@@ -508,6 +514,10 @@ impl Backend for SqliteBackend {
 
     fn sync(&self) -> Result<(), StoreError> {
         self.sync_wal()
+    }
+
+    fn agent_reads(&self) -> Option<&dyn super::agent::AgentReads> {
+        Some(self)
     }
 
     fn dedup_stats(&self) -> DedupStats {

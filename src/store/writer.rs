@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
+use super::agent::{AgentOutcome, AgentWrite};
 use super::backend::{Applied, Backend, Outcome, WriteOp};
 use super::types::{
     Appended, HIST_SLOTS, InboxEntry, InboxState, LogFn, NewDelivery, NewOutbound, OutboxState,
@@ -78,6 +79,8 @@ pub(crate) enum Op {
     KvPut { key: String, value: Vec<u8>, done: Reply<()> },
     OutboxEnqueue { message: NewOutbound, done: Reply<i64> },
     OutboxSetState { id: i64, state: OutboxState, next_attempt_ms: u64, error: Option<String>, done: Reply<()> },
+    // Boxed: the largest write by far, and `Op`s sit in the batch vector.
+    Agent { write: Box<AgentWrite>, done: Reply<AgentOutcome> },
 }
 
 impl Op {
@@ -95,6 +98,7 @@ impl Op {
                 next_attempt_ms: *next_attempt_ms,
                 error: error.as_deref(),
             },
+            Self::Agent { write, .. } => WriteOp::Agent(write),
         }
     }
 
@@ -114,6 +118,7 @@ impl Op {
             Self::Resume { done, .. } => done.send(Err(err)),
             Self::KvPut { done, .. } | Self::OutboxSetState { done, .. } => done.send(Err(err)),
             Self::OutboxEnqueue { done, .. } => done.send(Err(err)),
+            Self::Agent { done, .. } => done.send(Err(err)),
         };
         shared.note_panic(panicked);
     }
@@ -127,6 +132,7 @@ impl Op {
             (Self::Resume { done, .. }, Outcome::Changed(n)) => done.send(Ok(n)),
             (Self::KvPut { done, .. }, Outcome::Put) => done.send(Ok(())),
             (Self::OutboxEnqueue { done, .. }, Outcome::Enqueued(id)) => done.send(Ok(id)),
+            (Self::Agent { done, .. }, Outcome::Agent(n)) => done.send(Ok(n)),
             (Self::OutboxSetState { done, .. }, Outcome::Changed(n)) => {
                 done.send(if n == 0 { Err(StoreError::NotFound) } else { Ok(()) })
             }

@@ -7,6 +7,7 @@
 //! how long it took. Every test works in its own directory under the system temp dir, removed
 //! on drop.
 
+mod agent;
 mod sqlite;
 mod writer;
 

@@ -163,6 +163,14 @@ fn every_channel_is_delivered_once_with_the_right_request() {
         let s = wait_counts(&srv, channel, n, 0);
         assert_eq!((s.queued, s.sent, s.retried, s.failed), (n, n, 0, 0), "{channel:?}");
     }
+    // channels.status carries the same counters per channel.
+    let status = channels_status(&srv);
+    let entry = |name: &str| {
+        status["channels"].as_array().and_then(|l| l.iter().find(|c| c["channel"] == name)).cloned().expect(name)
+    };
+    assert_eq!(entry("discord")["outbound"]["sent"], 2, "{status}");
+    assert_eq!(entry("telegram")["outbound"]["sent"], 1, "{status}");
+    assert_eq!(entry("lark")["outbound"]["failed"], 0, "{status}");
     let metrics = srv.get("/metrics");
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(text.contains("talon_outbound_sent_total{channel=\"discord\"} 2\n"), "{text}");
@@ -363,4 +371,24 @@ fn shutdown_waits_for_the_send_in_flight_and_records_it() {
     settle(&fake, 1);
     second.stop();
     let _ = std::fs::remove_dir_all(&db_dir);
+}
+
+/// `channels.status` over `/ws` (frames dialect).
+fn channels_status(srv: &TestServer) -> Value {
+    use tungstenite::client::IntoClientRequest;
+    let stream = std::net::TcpStream::connect(srv.addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let req = format!("ws://{}/ws", srv.addr).into_client_request().expect("request");
+    let (mut ws, _) = tungstenite::client::client(req, stream).expect("upgrade");
+    let request = serde_json::json!({"type": "req", "id": "s", "method": "channels.status", "params": {}});
+    ws.send(tungstenite::Message::text(request.to_string())).expect("send");
+    loop {
+        if let tungstenite::Message::Text(t) = ws.read().expect("read") {
+            let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
+            if v["type"] == "res" && v["id"] == "s" {
+                assert_eq!(v["ok"], true, "{v}");
+                return v["payload"].clone();
+            }
+        }
+    }
 }

@@ -303,6 +303,7 @@ pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result
                 "received": s.received, "duplicates": s.duplicates, "challenges": s.challenges,
                 "rejected": s.rejected,
                 "lastDeliveryMs": (s.last_delivery_ms > 0).then_some(s.last_delivery_ms),
+                "outbound": ctx.app.outbound.stats().snapshot(channel).to_json(),
             })
         })
         .collect();

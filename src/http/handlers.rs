@@ -76,6 +76,8 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         RouteId::DebugPublish => debug_publish(app, head),
         RouteId::LogsRecent => logs_recent(app, head),
         RouteId::Agents => super::chat::agents(app),
+        RouteId::V1Models => super::openai::models(app),
+        RouteId::V1Model => super::openai::model(app, head.path()),
         RouteId::DebugEcho
         | RouteId::DebugSleep
         | RouteId::Ws

@@ -8,6 +8,7 @@
 pub mod chat;
 pub mod cors;
 pub mod handlers;
+pub mod openai;
 pub mod router;
 
 use std::net::IpAddr;

@@ -64,6 +64,10 @@ pub enum RouteId {
     Sessions,
     /// `GET /api/agents`: the configured agents.
     Agents,
+    /// `GET /v1/models`: the OpenAI-compatible model list.
+    V1Models,
+    /// `GET /v1/models/{id}`: one model (the id may contain `/`).
+    V1Model,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -71,7 +75,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 28;
+pub const ROUTE_COUNT: usize = 30;
 
 impl RouteId {
     /// All routes in label order.
@@ -102,6 +106,8 @@ impl RouteId {
         Self::ChatHistory,
         Self::Sessions,
         Self::Agents,
+        Self::V1Models,
+        Self::V1Model,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -136,6 +142,8 @@ impl RouteId {
             Self::ChatHistory => "/api/chat/history",
             Self::Sessions => "/api/sessions",
             Self::Agents => "/api/agents",
+            Self::V1Models => "/v1/models",
+            Self::V1Model => "/v1/models/{id}",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -262,6 +270,10 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/api/chat/history" => guarded(RouteId::ChatHistory, Scope::Rpc, Execution::Worker),
         "/api/sessions" => guarded(RouteId::Sessions, Scope::Rpc, Execution::Worker),
         "/api/agents" => guarded(RouteId::Agents, Scope::Rpc, Execution::Inline),
+        "/v1/models" => guarded(RouteId::V1Models, Scope::Rpc, Execution::Inline),
+        _ if path.len() > super::openai::MODEL_PREFIX.len() && path.starts_with(super::openai::MODEL_PREFIX) => {
+            guarded(RouteId::V1Model, Scope::Rpc, Execution::Inline)
+        }
         _ if path.starts_with("/webhook/") => {
             let channel = path.strip_prefix("/webhook/").and_then(Channel::from_name)?;
             if !Channel::NATIVE.contains(&channel) {

@@ -9,14 +9,13 @@
 
 use serde_json::{Value, json};
 
+use super::Provider;
 use super::abort::TurnControl;
 use super::anthropic_stream::{AnthropicStream, decode_message};
 use super::error::ProviderError;
-use super::http::{Endpoint, HeaderValue, read_body, read_stream, send};
+use super::http::{Endpoint, HeaderValue, complete_turn, listed_models, stream_turn};
 use super::openai::OpenAiSettings;
-use super::stream::UpstreamStream;
 use super::types::{Message, ModelInfo, Role, StreamEvent, TurnRequest, TurnSummary};
-use super::{Provider, recording};
 
 /// `max_tokens` sent when the turn sets none (the Messages API requires the field).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -110,24 +109,13 @@ fn message_json(m: &Message) -> Value {
     }
 }
 
-fn encode(body: &Value) -> Vec<u8> {
-    // A `Value` with string keys always serialises.
-    serde_json::to_vec(body).unwrap_or_default()
-}
-
 impl Provider for AnthropicProvider {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn models(&self) -> Vec<ModelInfo> {
-        let info = |m: &String| ModelInfo {
-            id: format!("{}/{m}", self.name),
-            provider: self.name.clone(),
-            owned_by: self.name.clone(),
-            builtin: false,
-        };
-        self.models.iter().map(info).collect()
+        listed_models(&self.name, &self.models)
     }
 
     fn stream(
@@ -137,18 +125,10 @@ impl Provider for AnthropicProvider {
         ctl: &TurnControl,
         emit: &mut dyn FnMut(StreamEvent<'_>),
     ) -> Result<TurnSummary, ProviderError> {
-        let opened = send(&self.endpoint, &encode(&request_body(model, request, true)), ctl)?;
-        let mut summary = TurnSummary::default();
-        let mut stream = UpstreamStream::new(AnthropicStream::new());
-        read_stream(opened, &mut stream, ctl, &mut recording(&mut summary, emit))?;
-        Ok(summary)
+        stream_turn(&self.endpoint, &request_body(model, request, true), AnthropicStream::new(), ctl, emit)
     }
 
     fn complete(&self, model: &str, request: &TurnRequest, ctl: &TurnControl) -> Result<TurnSummary, ProviderError> {
-        let opened = send(&self.endpoint, &encode(&request_body(model, request, false)), ctl)?;
-        let body = read_body(opened, ctl)?;
-        let mut summary = TurnSummary::default();
-        decode_message(&body, &mut |e| summary.record(e))?;
-        Ok(summary)
+        complete_turn(&self.endpoint, &request_body(model, request, false), decode_message, ctl)
     }
 }

@@ -22,7 +22,7 @@ use super::abort::{AbortHandle, TurnControl};
 use super::error::{HttpErrorKind, ProviderError, StreamError, TimeoutKind, upstream_message};
 use super::retry::{RetryPolicy, upstream_demand};
 use super::stream::{ChunkDecoder, UpstreamStream};
-use super::types::StreamEvent;
+use super::types::{ModelInfo, StreamEvent, TurnSummary};
 
 /// Most bytes of an error response body read (for its message); the rest is not read.
 pub const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
@@ -287,4 +287,53 @@ pub(crate) fn read_body(mut opened: Opened, ctl: &TurnControl) -> Result<Vec<u8>
         return Err(StreamError::OutputTooLarge { limit }.into());
     }
     Ok(body)
+}
+
+/// A request body as bytes.
+fn encode(body: &serde_json::Value) -> Vec<u8> {
+    // A `Value` with string keys always serialises.
+    serde_json::to_vec(body).unwrap_or_default()
+}
+
+/// The models an upstream provider is configured with, as `provider/model`.
+pub(crate) fn listed_models(provider: &str, models: &[String]) -> Vec<ModelInfo> {
+    let info = |m: &String| ModelInfo {
+        id: format!("{provider}/{m}"),
+        provider: provider.to_owned(),
+        owned_by: provider.to_owned(),
+        builtin: false,
+    };
+    models.iter().map(info).collect()
+}
+
+/// One streamed turn: send `body`, then decode the streamed answer with `decoder`.
+pub(crate) fn stream_turn<D: ChunkDecoder>(
+    endpoint: &Endpoint,
+    body: &serde_json::Value,
+    decoder: D,
+    ctl: &TurnControl,
+    emit: &mut dyn FnMut(StreamEvent<'_>),
+) -> Result<TurnSummary, ProviderError> {
+    let opened = send(endpoint, &encode(body), ctl)?;
+    let mut summary = TurnSummary::default();
+    let mut stream = UpstreamStream::new(decoder);
+    read_stream(opened, &mut stream, ctl, &mut super::recording(&mut summary, emit))?;
+    Ok(summary)
+}
+
+/// The decoder of a whole (non-streamed) answer.
+pub(crate) type DecodeWhole = fn(&[u8], &mut dyn FnMut(StreamEvent<'_>)) -> Result<(), StreamError>;
+
+/// One turn without streaming: send `body`, read the bounded answer, decode it with `decode`.
+pub(crate) fn complete_turn(
+    endpoint: &Endpoint,
+    body: &serde_json::Value,
+    decode: DecodeWhole,
+    ctl: &TurnControl,
+) -> Result<TurnSummary, ProviderError> {
+    let opened = send(endpoint, &encode(body), ctl)?;
+    let answer = read_body(opened, ctl)?;
+    let mut summary = TurnSummary::default();
+    decode(&answer, &mut |e| summary.record(e))?;
+    Ok(summary)
 }

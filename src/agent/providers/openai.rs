@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::Provider;
 use super::abort::TurnControl;
 use super::error::ProviderError;
-use super::http::{ApiKey, Endpoint, HeaderValue, read_body, read_stream, send};
+use super::http::{ApiKey, Endpoint, HeaderValue, complete_turn, listed_models, stream_turn};
 use super::openai_stream::{OpenAiStream, decode_completion};
 use super::retry::RetryPolicy;
-use super::stream::UpstreamStream;
 use super::types::{Message, ModelInfo, Role, StreamEvent, ToolSpec, TurnRequest, TurnSummary};
-use super::{Provider, recording};
 
 /// How to reach one OpenAI-compatible server.
 #[derive(Debug, Clone)]
@@ -119,24 +118,13 @@ fn tool_json(t: &ToolSpec) -> Value {
     json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": t.parameters } })
 }
 
-fn encode(body: &Value) -> Vec<u8> {
-    // A `Value` with string keys always serialises.
-    serde_json::to_vec(body).unwrap_or_default()
-}
-
 impl Provider for OpenAiProvider {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn models(&self) -> Vec<ModelInfo> {
-        let info = |m: &String| ModelInfo {
-            id: format!("{}/{m}", self.name),
-            provider: self.name.clone(),
-            owned_by: self.name.clone(),
-            builtin: false,
-        };
-        self.models.iter().map(info).collect()
+        listed_models(&self.name, &self.models)
     }
 
     fn stream(
@@ -146,18 +134,10 @@ impl Provider for OpenAiProvider {
         ctl: &TurnControl,
         emit: &mut dyn FnMut(StreamEvent<'_>),
     ) -> Result<TurnSummary, ProviderError> {
-        let opened = send(&self.endpoint, &encode(&request_body(model, request, true)), ctl)?;
-        let mut summary = TurnSummary::default();
-        let mut stream = UpstreamStream::new(OpenAiStream::new());
-        read_stream(opened, &mut stream, ctl, &mut recording(&mut summary, emit))?;
-        Ok(summary)
+        stream_turn(&self.endpoint, &request_body(model, request, true), OpenAiStream::new(), ctl, emit)
     }
 
     fn complete(&self, model: &str, request: &TurnRequest, ctl: &TurnControl) -> Result<TurnSummary, ProviderError> {
-        let opened = send(&self.endpoint, &encode(&request_body(model, request, false)), ctl)?;
-        let body = read_body(opened, ctl)?;
-        let mut summary = TurnSummary::default();
-        decode_completion(&body, &mut |e| summary.record(e))?;
-        Ok(summary)
+        complete_turn(&self.endpoint, &request_body(model, request, false), decode_completion, ctl)
     }
 }

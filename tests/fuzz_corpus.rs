@@ -224,13 +224,7 @@ fn named_sse_seeds_mean_what_they_say() {
 #[test]
 fn sse_encode_check_holds_on_pseudo_random_inputs() {
     const ALPHABET: &[u8] = b"\r\n\r\n\0: :abcdiventd\xef\xbb\xbf\xff";
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     for _ in 0..20_000 {
         let len = (next() % 64) as usize;
         let mut input: Vec<u8> = (0..10).map(|_| next() as u8).collect();
@@ -240,7 +234,7 @@ fn sse_encode_check_holds_on_pseudo_random_inputs() {
         }
         input.extend((0..len).map(|_| {
             let r = next();
-            if r % 4 == 0 { r as u8 } else { ALPHABET[(r >> 8) as usize % ALPHABET.len()] }
+            if r.is_multiple_of(4) { r as u8 } else { ALPHABET[(r >> 8) as usize % ALPHABET.len()] }
         }));
         checks::check_sse_encode(&input);
     }
@@ -332,13 +326,7 @@ fn named_webhook_seeds_mean_what_they_say() {
 /// and a flip inside a signature or its body must never still be accepted by that verifier.
 #[test]
 fn webhook_check_holds_on_mutated_genuine_seeds() {
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let names = [
         "github_official",
         "slack_official",
@@ -443,13 +431,7 @@ fn named_webhook_body_seeds_mean_what_they_say() {
 /// `webhook_body` properties must hold for every mutant, on every channel.
 #[test]
 fn webhook_body_check_holds_on_mutated_payloads() {
-    let mut state: u64 = 0x9E6C_63D0_676A_9A99;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E6C_63D0_676A_9A99);
     // Bytes that matter to JSON and form structure, so mutants stay near-valid.
     const ALPHABET: &[u8] = b"{}[]\",:\\u0019dD8e-+.%&= \n\xff";
     let names = [
@@ -497,13 +479,7 @@ fn provider_stream_check_holds_on_mutated_streams() {
     assert_eq!(finished("openai_65_tool_calls"), Err("too_many_tool_calls"));
     assert_eq!(finished("small_long_line_after_done"), Ok(()));
 
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     const PUNCTUATION: &[u8] = b"{}[]\":,\\\r\n :0aZ";
     let names = ["openai_text_with_usage", "openai_tool_call_fragments", "anthropic_tool_use", "anthropic_text"];
     for name in names {
@@ -527,13 +503,7 @@ fn provider_stream_check_holds_on_mutated_streams() {
 /// cargo-fuzz is not always installed.
 #[test]
 fn outbound_response_check_holds_on_mutated_answers() {
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     const BYTES: &[u8] = b"{}[]\":,\\\n 019-.eE\xf0\x9f\x98\x80\xe2";
     let names = ["telegram_429_retry_after", "slack_200_ratelimited", "line_push_409", "lark_token_zero_expire"];
     let corpus = inputs(&fuzz_dir().join("corpus").join("outbound_response"));
@@ -551,5 +521,16 @@ fn outbound_response_check_holds_on_mutated_answers() {
             }
             checks::check_outbound_response(&input);
         }
+    }
+}
+
+/// A xorshift64 generator from `seed`: fast, repeatable mutations for the stable-toolchain
+/// replays of the fuzz properties.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
     }
 }

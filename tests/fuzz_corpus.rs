@@ -452,7 +452,11 @@ fn webhook_body_check_holds_on_mutated_payloads() {
                 let at = 1 + (next() as usize) % (input.len() - 1);
                 let r = next();
                 if let Some(b) = input.get_mut(at) {
-                    *b = if r % 2 == 0 { ALPHABET[(r >> 8) as usize % ALPHABET.len()] } else { (r >> 16) as u8 };
+                    *b = if r.is_multiple_of(2) {
+                        ALPHABET[(r >> 8) as usize % ALPHABET.len()]
+                    } else {
+                        (r >> 16) as u8
+                    };
                 }
             }
             checks::check_webhook_body(&input);

@@ -337,7 +337,7 @@ pub struct IngestConfig {
     /// Window in which a repeated delivery id is acknowledged as a duplicate and not stored;
     /// after it the id is forgotten and a re-delivery is stored as new.
     pub dedup_window_s: u64,
-    /// Most dedup keys held in memory (about 40 bytes each). Past it the oldest keys are
+    /// Most dedup keys held in memory (about 60 bytes each). Past it the oldest keys are
     /// forgotten before their window ends (`talon_store_dedup_evicted_early_total`), so a
     /// retry that late would be stored a second time; nothing new is ever refused.
     pub dedup_max_keys: usize,

@@ -63,3 +63,96 @@ fn an_unknown_model_is_openais_404_and_other_methods_are_405() {
     let post = srv.request(b"POST /v1/models HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(post.status, 405, "{}", post.text());
 }
+
+fn complete(srv: &TestServer, body: &Value) -> support::Response {
+    let bytes = body.to_string();
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{bytes}",
+        bytes.len()
+    );
+    srv.request(req.as_bytes())
+}
+
+#[test]
+fn a_completion_is_a_stateless_turn_answered_in_openai_shape() {
+    let srv = TestServer::gateway(json!({}));
+    let alone =
+        complete(&srv, &json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "how are you"}]}));
+    assert_eq!(alone.status, 200, "{}", alone.text());
+    let a = alone.json();
+    assert_eq!(a["object"], "chat.completion");
+    assert!(a["id"].as_str().is_some_and(|id| id.starts_with("chatcmpl-")), "{a}");
+    assert_eq!(a["model"], "builtin/echo");
+    assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": "how are you", "refusal": null}));
+    assert_eq!(a["choices"][0]["finish_reason"], "stop");
+    let usage = &a["usage"];
+    assert_eq!(
+        usage["total_tokens"],
+        usage["prompt_tokens"].as_u64().unwrap_or(0) + usage["completion_tokens"].as_u64().unwrap_or(0)
+    );
+
+    // The request's earlier messages are the turn's history: the built-in model counts every
+    // word it was sent, so six more words of history are six more prompt tokens.
+    let with_history = complete(
+        &srv,
+        &json!({"model": "builtin/echo", "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hello"}]},
+            {"role": "assistant", "content": "hi there friend"},
+            {"role": "user", "content": "how are you"},
+        ]}),
+    );
+    assert_eq!(with_history.status, 200, "{}", with_history.text());
+    let h = with_history.json();
+    assert_eq!(h["choices"][0]["message"]["content"], "how are you");
+    assert_eq!(
+        h["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+        a["usage"]["prompt_tokens"].as_u64().unwrap_or(0) + 6,
+        "{h} vs {a}"
+    );
+}
+
+#[test]
+fn a_user_keeps_one_session_and_requests_without_one_do_not_share() {
+    let srv = TestServer::gateway(json!({}));
+    for text in ["first question", "second question"] {
+        let r = complete(
+            &srv,
+            &json!({"model": "builtin/echo", "user": "alice", "messages": [{"role": "user", "content": text}]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let history = srv.get("/api/chat/history?sessionKey=openai:alice").json();
+    let contents: Vec<&str> =
+        history["messages"].as_array().expect("messages").iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents, ["first question", "first question", "second question", "second question"], "{history}");
+}
+
+#[test]
+fn bad_completion_requests_are_openai_errors() {
+    let srv = TestServer::gateway(json!({}));
+    let cases = [
+        (json!({"model": "builtin/echo", "messages": [], }), "must not be empty"),
+        (json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "x"}], "stream": true}), "stream"),
+        (json!({"model": "builtin/echo", "messages": [{"role": "assistant", "content": "x"}]}), "role user"),
+        (
+            json!({"model": "builtin/echo", "messages": [{"role": "wizard", "content": "x"}, {"role": "user", "content": "y"}]}),
+            "wizard",
+        ),
+        (
+            json!({"model": "builtin/echo", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            "image_url",
+        ),
+        (json!({"model": "nowhere/none", "messages": [{"role": "user", "content": "x"}]}), "nowhere"),
+        (json!({"messages": "not a list"}), "invalid request body"),
+    ];
+    for (body, needle) in cases {
+        let r = complete(&srv, &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains(needle)), "{body}: {e}");
+    }
+    let get = srv.get("/v1/chat/completions");
+    assert_eq!(get.status, 405, "{}", get.text());
+}

@@ -125,7 +125,10 @@ pub(super) fn run(inner: &Arc<Inner>, mut p: Pending) {
     if let Some(prompt) = inner.config.system_prompt.as_deref().filter(|s| !s.is_empty()) {
         request.messages.push(Message::system(prompt));
     }
-    request.messages.extend(history(inner, &key));
+    match p.request.history.take() {
+        Some(given) => request.messages.extend(given),
+        None => request.messages.extend(history(inner, &key)),
+    }
     request.messages.push(Message::user(p.request.message.clone()));
     record_start(inner, &p, &model, started_ms);
     (p.sink)(TurnEvent::Started { run_id: &run_id, session_key: &key, model: &model });

@@ -45,6 +45,9 @@ pub struct ChatRequest {
     pub idempotency_key: Option<String>,
     /// Where a new session's messages come from.
     pub origin: SessionOrigin,
+    /// The conversation before `message`, when the caller sends it whole (the OpenAI-compatible
+    /// API is stateless): used instead of the session's stored history. `None`: the stored one.
+    pub history: Option<Vec<crate::agent::providers::Message>>,
 }
 
 impl ChatRequest {

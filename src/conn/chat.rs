@@ -1,6 +1,6 @@
-//! `POST /api/chat` on its connection: parse the body, hand the turn to the agent runtime, and
-//! wait (reading nothing further from this connection) for the response its sink builds on the
-//! agent thread when the turn ends.
+//! `POST /api/chat` and `POST /v1/chat/completions` on their connection: parse the body, hand
+//! the turn to the agent runtime, and wait (reading nothing further from this connection) for
+//! the response its sink builds on the agent thread when the turn ends.
 //!
 //! Guarantees: the loop only parses the JSON body (bounded by `gateway.limits.max_body_bytes`)
 //! and queues the turn; the answer arrives as a completion for this connection's token (whose
@@ -13,14 +13,24 @@ use super::{Connection, Cx, InFlight, Phase};
 use crate::agent::TurnEvent;
 use crate::error::GatewayError;
 use crate::http::chat::{chat_answer, parse_chat};
+use crate::http::openai;
+use crate::http::router::RouteId;
 use crate::workers::{Completion, Output};
 
 impl Connection {
     pub(super) fn agent_chat(&mut self, cx: &mut Cx<'_>, mut inflight: Box<InFlight>) {
         let body = std::mem::take(&mut inflight.body);
-        let request = match parse_chat(&body, inflight.head.query().unwrap_or_default()) {
+        // `POST /api/chat` answers in the seeds' shapes, `POST /v1/chat/completions` in OpenAI's.
+        let openai = inflight.admitted.spec.id == RouteId::V1ChatCompletions;
+        let error = move |e: &GatewayError| if openai { openai::gateway_error(e) } else { e.to_response() };
+        let parsed = if openai {
+            openai::parse_completion(&body)
+        } else {
+            parse_chat(&body, inflight.head.query().unwrap_or_default())
+        };
+        let request = match parsed {
             Ok(r) => r,
-            Err(e) => return self.finish(cx, &inflight, &e.to_response()),
+            Err(e) => return self.finish(cx, &inflight, &error(&e)),
         };
         let (reply_to, token) = (cx.reply.clone(), self.token);
         // The run id and the session key as the runtime normalised it, from `Started` (which
@@ -34,13 +44,13 @@ impl Connection {
                     return;
                 }
                 TurnEvent::Delta { .. } | TurnEvent::ToolCall(_) => return,
+                TurnEvent::Final(result) if openai => openai::completion_answer(result, &run_id),
                 TurnEvent::Final(result) => chat_answer(result, &run_id, &session),
                 TurnEvent::Aborted { .. } => {
-                    GatewayError::AgentTurn { kind: "aborted".into(), message: "the turn was aborted".into() }
-                        .to_response()
+                    error(&GatewayError::AgentTurn { kind: "aborted".into(), message: "the turn was aborted".into() })
                 }
                 TurnEvent::Error { kind, message } => {
-                    GatewayError::AgentTurn { kind: kind.to_owned(), message: message.to_owned() }.to_response()
+                    error(&GatewayError::AgentTurn { kind: kind.to_owned(), message: message.to_owned() })
                 }
             };
             reply_to.send(Completion { token, output: Output::Http(response) });
@@ -51,7 +61,7 @@ impl Connection {
                 if matches!(e, GatewayError::Overloaded { .. } | GatewayError::SessionBusy { .. }) {
                     cx.app.metrics.reject(crate::metrics::Reject::Overloaded);
                 }
-                self.finish(cx, &inflight, &e.to_response());
+                self.finish(cx, &inflight, &error(&e));
             }
         }
     }

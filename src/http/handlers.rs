@@ -93,6 +93,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::Chat
         | RouteId::ChatHistory
         | RouteId::Sessions
+        | RouteId::V1ChatCompletions
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()

@@ -1,17 +1,24 @@
-//! The OpenAI-compatible model catalogue: `GET /v1/models` and `GET /v1/models/{id}`, in the
-//! shapes the official SDKs parse (`{"object":"list","data":[…]}`, one model object, and
-//! OpenAI's error object for an unknown id).
+//! The OpenAI-compatible API: the model catalogue (`GET /v1/models`, `GET /v1/models/{id}`)
+//! and non-streaming chat completions (`POST /v1/chat/completions`), in the shapes the official
+//! SDKs parse, with every error as OpenAI's error object.
 //!
-//! Guarantees: inline and constant work (the router's model list is in memory); every model
+//! Guarantees: the catalogue is inline and constant work (the router's model list is in
+//! memory); a completion is a stateless agent turn (the request's messages are its history,
+//! not the stored session's) answered when it ends, through the same runtime, bounds and
+//! refusals as `POST /api/chat`; every model
 //! the agent runtime can run is listed under its `provider/model` id, the built-in offline
 //! one with `owned_by: "talon-builtin"`; an id with an encoded `/` (`builtin%2Fecho`) is the
 //! same model as the plain one, since SDKs differ in whether they encode it.
 
 use serde_json::{Value, json};
 
-use crate::agent::providers::ModelInfo;
+use crate::agent::providers::{Message, ModelInfo};
+use crate::agent::turn_types::new_id;
+use crate::agent::{ChatRequest, TurnResult};
 use crate::app::App;
+use crate::error::GatewayError;
 use crate::protocol::http1::Response;
+use crate::store::SessionOrigin;
 
 /// The path prefix of one model.
 pub const MODEL_PREFIX: &str = "/v1/models/";
@@ -53,4 +60,147 @@ pub fn model(app: &App, path: &str) -> Response {
 pub fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Response {
     let body = json!({ "error": { "message": message, "type": kind, "param": Value::Null, "code": code } });
     Response::json(status, body.to_string().into_bytes())
+}
+
+/// Most messages one `POST /v1/chat/completions` may carry; more is a 400.
+pub const MAX_MESSAGES: usize = 1000;
+
+/// One message as the OpenAI API sends it; `content` is a string or a list of parts.
+#[derive(serde::Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+/// The body of `POST /v1/chat/completions` (fields Talon does not use are ignored, as
+/// OpenAI-compatible servers do).
+#[derive(serde::Deserialize)]
+struct CompletionBody {
+    model: Option<String>,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> GatewayError {
+    GatewayError::InvalidParams(message.into())
+}
+
+/// A message's text: a string, or the `text` parts of a part list (an image or audio part is
+/// refused: nothing here can send it upstream yet).
+fn text_of(content: Option<&Value>, index: usize) -> Result<String, GatewayError> {
+    match content {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part.get("type").and_then(Value::as_str), part.get("text").and_then(Value::as_str)) {
+                    (Some("text"), Some(t)) => text.push_str(t),
+                    (kind, _) => {
+                        return Err(invalid(format!(
+                            "messages[{index}]: content part {} is not supported (only text)",
+                            kind.unwrap_or("without a type")
+                        )));
+                    }
+                }
+            }
+            Ok(text)
+        }
+        Some(_) => Err(invalid(format!("messages[{index}].content must be a string or a list of parts"))),
+    }
+}
+
+/// Parse `POST /v1/chat/completions` into a stateless turn: the messages before the last one
+/// are its history, the last (a `user` message) is the turn's message. With `user`, turns of
+/// one user share the session `openai:<user>` (one at a time, as every session); without it
+/// each request gets a session of its own.
+///
+/// # Errors
+/// 400: not JSON of that shape, no messages or too many, a last message that is not `user`,
+/// an unknown role, a non-text part, or `stream: true` (not served yet).
+pub fn parse_completion(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    let b: CompletionBody = serde_json::from_slice(body).map_err(|e| invalid(format!("invalid request body: {e}")))?;
+    if b.stream {
+        return Err(invalid("stream: true is not supported yet; send the request without streaming"));
+    }
+    if b.messages.len() > MAX_MESSAGES {
+        return Err(invalid(format!("messages holds more than {MAX_MESSAGES} entries")));
+    }
+    let Some((last, before)) = b.messages.split_last() else {
+        return Err(invalid("messages must not be empty"));
+    };
+    if last.role != "user" {
+        return Err(invalid(format!("the last message must have role user, not {:?}", last.role)));
+    }
+    let mut history = Vec::with_capacity(before.len());
+    for (i, m) in before.iter().enumerate() {
+        let text = text_of(m.content.as_ref(), i)?;
+        history.push(match m.role.as_str() {
+            "system" | "developer" => Message::system(text),
+            "user" => Message::user(text),
+            "assistant" => Message::assistant(text),
+            "tool" => Message::tool_result(m.tool_call_id.clone().unwrap_or_default(), text),
+            other => return Err(invalid(format!("messages[{i}].role {other:?} is not a known role"))),
+        });
+    }
+    let session_key = match b.user.filter(|u| !u.is_empty()) {
+        Some(user) => format!("openai:{user}"),
+        None => new_id("openai-"),
+    };
+    Ok(ChatRequest {
+        session_key,
+        message: text_of(last.content.as_ref(), before.len())?,
+        model: b.model.filter(|m| !m.is_empty()),
+        origin: SessionOrigin { channel: Some("openai".into()), chat_id: None },
+        history: Some(history),
+        ..ChatRequest::default()
+    })
+}
+
+/// A turn that ended normally, as OpenAI's `chat.completion` object.
+#[must_use]
+pub fn completion_answer(result: &TurnResult, run_id: &str) -> Response {
+    let (i, o) = (result.usage.input_tokens, result.usage.output_tokens);
+    let created = crate::app::unix_ms() / 1000;
+    let body = json!({
+        "id": format!("chatcmpl-{run_id}"),
+        "object": "chat.completion",
+        "created": created,
+        "model": result.model,
+        "choices": [{
+            "index": 0,
+            "message": { "role": "assistant", "content": result.text, "refusal": Value::Null },
+            "logprobs": Value::Null,
+            "finish_reason": result.finish.as_openai(),
+        }],
+        "usage": { "prompt_tokens": i, "completion_tokens": o, "total_tokens": i.saturating_add(o) },
+    });
+    Response::json(200, body.to_string().into_bytes())
+}
+
+/// Any error of a `/v1` route in OpenAI's shape, with the status (and `Retry-After`) Talon's
+/// one mapping gives it, so the SDKs raise their typed exceptions.
+#[must_use]
+pub fn gateway_error(e: &GatewayError) -> Response {
+    let status = e.http_status();
+    let (kind, code) = match status {
+        400 | 413 | 422 => ("invalid_request_error", None),
+        401 => ("authentication_error", Some("invalid_api_key")),
+        403 => ("permission_error", None),
+        404 => ("invalid_request_error", Some("not_found")),
+        429 => ("rate_limit_error", Some("rate_limit_exceeded")),
+        503 => ("server_error", Some("overloaded")),
+        _ => ("api_error", None),
+    };
+    let response = error(status, &e.message(), kind, code);
+    match e.retry_after_ms() {
+        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
+        None => response,
+    }
 }

@@ -68,6 +68,8 @@ pub enum RouteId {
     V1Models,
     /// `GET /v1/models/{id}`: one model (the id may contain `/`).
     V1Model,
+    /// `POST /v1/chat/completions`: one stateless agent turn, OpenAI's shapes.
+    V1ChatCompletions,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -75,7 +77,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 30;
+pub const ROUTE_COUNT: usize = 31;
 
 impl RouteId {
     /// All routes in label order.
@@ -108,6 +110,7 @@ impl RouteId {
         Self::Agents,
         Self::V1Models,
         Self::V1Model,
+        Self::V1ChatCompletions,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -144,6 +147,7 @@ impl RouteId {
             Self::Agents => "/api/agents",
             Self::V1Models => "/v1/models",
             Self::V1Model => "/v1/models/{id}",
+            Self::V1ChatCompletions => "/v1/chat/completions",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -271,6 +275,9 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/api/sessions" => guarded(RouteId::Sessions, Scope::Rpc, Execution::Worker),
         "/api/agents" => guarded(RouteId::Agents, Scope::Rpc, Execution::Inline),
         "/v1/models" => guarded(RouteId::V1Models, Scope::Rpc, Execution::Inline),
+        "/v1/chat/completions" => {
+            RouteSpec { allow: POST, ..guarded(RouteId::V1ChatCompletions, Scope::Rpc, Execution::Agent) }
+        }
         _ if path.len() > super::openai::MODEL_PREFIX.len() && path.starts_with(super::openai::MODEL_PREFIX) => {
             guarded(RouteId::V1Model, Scope::Rpc, Execution::Inline)
         }

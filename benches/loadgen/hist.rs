@@ -75,6 +75,16 @@ impl Hist {
         self.max
     }
 
+    /// Adds every sample of `other` (the histograms of several threads, merged).
+    pub fn merge(&mut self, other: &Self) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
+
     /// Summary in microseconds, for the JSON line.
     pub fn summary_us(&self) -> serde_json::Value {
         let us = |ns: u64| (ns as f64 / 1000.0 * 10.0).round() / 10.0;

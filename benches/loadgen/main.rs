@@ -12,6 +12,8 @@
 //!                                                  | --nchan-pub http://127.0.0.1:P/pub)
 //! loadgen ws-idle  --addr 127.0.0.1:P --path /ws --token T --conns 10000 --hold 10
 //! loadgen http-idle --addr 127.0.0.1:P --path /health --conns 10000 --hold 10   (the nginx peer of ws-idle)
+//! loadgen chat-stream --addr 127.0.0.1:P --path /v1/chat/completions --model M --conns 64 --seconds 10
+//! loadgen fake-upstream --port P --model M --tokens 64 --interval-us 16000   (serves until killed)
 //! ```
 //!
 //! Common options: `--server-pid PID` (repeatable; CPU and memory of the server and its children
@@ -21,10 +23,12 @@
 //! `sse` also takes `--match TEXT` (count only events whose data contains it; default
 //! `"debug":true` for Talon, `"seq":` for nchan) and `--skip-events a,b` (event names never counted).
 
+mod chat;
 mod hist;
 mod procfs;
 mod publish;
 mod sse;
+mod upstream;
 mod wire;
 mod ws;
 
@@ -60,10 +64,13 @@ struct Args {
     connect_inflight: usize,
     server_pids: Vec<u32>,
     label: Option<String>,
+    model: String,
+    tokens: usize,
+    interval_us: u64,
+    port: u16,
 }
 
-const USAGE: &str =
-    "usage: loadgen (ws-rpc|sse|ws-idle|http-idle) --addr HOST:PORT [options]; see benches/loadgen/main.rs";
+const USAGE: &str = "usage: loadgen (ws-rpc|sse|ws-idle|http-idle|chat-stream) --addr HOST:PORT | loadgen fake-upstream --port P; --addr HOST:PORT [options]; see benches/loadgen/main.rs";
 
 fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
@@ -94,6 +101,10 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         connect_inflight: 256,
         server_pids: Vec::new(),
         label: None,
+        model: "bench".into(),
+        tokens: 64,
+        interval_us: 16_000,
+        port: 0,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -132,6 +143,10 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("connect-inflight") => a.connect_inflight = p.value()?.parse()?,
             Long("server-pid") => a.server_pids.push(p.value()?.parse()?),
             Long("label") => a.label = Some(p.value()?.string()?),
+            Long("model") => a.model = p.value()?.string()?,
+            Long("tokens") => a.tokens = p.value()?.parse()?,
+            Long("interval-us") => a.interval_us = p.value()?.parse()?,
+            Long("port") => a.port = p.value()?.parse()?,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -150,6 +165,14 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if a.cmd == "fake-upstream" {
+        upstream::serve(&upstream::Config {
+            port: a.port,
+            model: a.model.clone(),
+            tokens: a.tokens,
+            interval: Duration::from_micros(a.interval_us),
+        });
+    }
     let Some(addr) = a.addr else {
         eprintln!("loadgen: --addr is required\n{USAGE}");
         std::process::exit(2);
@@ -165,6 +188,17 @@ fn main() {
         "ws-idle" => idle(&a, addr, ws::Mode::WsIdle { wait_first: !a.no_hello }),
         "http-idle" => idle(&a, addr, ws::Mode::HttpIdle),
         "sse" => sse_cmd(&a, addr),
+        "chat-stream" => chat::run(&chat::Config {
+            addr,
+            host: a.host.clone(),
+            path: a.path.clone().unwrap_or_else(|| "/v1/chat/completions".into()),
+            token: a.token.clone(),
+            model: a.model.clone(),
+            conns: a.conns,
+            seconds: a.seconds,
+            warmup: a.warmup,
+            server_pids: a.server_pids.clone(),
+        }),
         other => {
             eprintln!("loadgen: unknown scenario {other:?}\n{USAGE}");
             std::process::exit(2);

@@ -1,6 +1,7 @@
 //! The OpenAI-compatible API: the model catalogue (`GET /v1/models`, `GET /v1/models/{id}`)
-//! and non-streaming chat completions (`POST /v1/chat/completions`), in the shapes the official
-//! SDKs parse, with every error as OpenAI's error object.
+//! and chat completions (`POST /v1/chat/completions`; its streamed form is
+//! [`super::openai_stream`]), in the shapes the official SDKs parse, with every error as
+//! OpenAI's error object.
 //!
 //! Guarantees: the catalogue is inline and constant work (the router's model list is in
 //! memory); a completion is a stateless agent turn (the request's messages are its history,

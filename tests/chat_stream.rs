@@ -231,19 +231,24 @@ fn a_client_that_leaves_mid_stream_aborts_the_turn() {
 
 #[test]
 fn a_reader_that_stops_reading_is_cut_off_at_the_backlog_bound() {
-    // 600 pieces of 64 KiB: far more than the kernel's socket buffers hold for a client
-    // that reads nothing, so the output backs up past the bound while the turn still runs.
+    // 64 KiB pieces (the turn's text limit, 4 MiB, is 64 of them, and `accumulated` doubles
+    // the bytes) to a client that reads nothing through a fixed 4 KiB receive buffer (set
+    // explicitly, so the kernel does not grow it): the output backs up past the bound long
+    // before the turn could end on its own.
     let upstream = SlowUpstream::start_with(Duration::from_millis(1), &"w".repeat(64 * 1024));
     let srv = TestServer::from_doc(json!({
         "agent": { "default_model": "slow/slow-model" },
         "providers": { "slow": { "kind": "openai-compatible", "base_url": upstream.base, "models": ["slow-model"], "max_retries": 0 } },
-        "gateway": { "sse": { "max_backlog_bytes": 256 * 1024 } },
+        "gateway": { "sse": { "max_backlog_bytes": 64 * 1024 } },
     }));
-    let mut c = srv.connect();
-    c.send(&get("/api/chat/stream?message=go&sessionKey=stalled"));
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&srv.addr.into()).expect("connect");
+    let mut client = TcpStream::from(socket);
+    std::io::Write::write_all(&mut client, &get("/api/chat/stream?message=go&sessionKey=stalled")).expect("send");
     let turn = last_turn(&srv, "stalled");
     assert_eq!(turn.state, TurnState::Aborted, "{turn:?}");
-    drop(c);
+    drop(client);
 }
 
 #[test]

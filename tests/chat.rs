@@ -4,98 +4,20 @@
 //! `agent.execute`, `models.list`, `POST /api/chat` in both seed shapes, the chat REST reads,
 //! and the refusals (missing message, unknown session, full queues).
 
+#[path = "support/slow_upstream.rs"]
+mod slow_upstream;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use slow_upstream::{SlowUpstream, slow_server};
 use support::{TestServer, expect_response, post_with};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 type Ws = WebSocket<TcpStream>;
-
-/// A fake OpenAI-compatible upstream that streams `word ` every `every` for ever (until the
-/// client goes away): the slow upstream an abort has to cut short.
-struct SlowUpstream {
-    base: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl SlowUpstream {
-    fn start(every: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                thread::spawn(move || stream_slowly(conn, every));
-            }
-        });
-        Self { base, stop }
-    }
-}
-
-impl Drop for SlowUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let addr = self.base.trim_start_matches("http://").trim_end_matches("/v1").to_owned();
-        let _ = TcpStream::connect(addr);
-    }
-}
-
-fn stream_slowly(mut conn: TcpStream, every: Duration) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match conn.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let len = text
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    if conn.read_exact(&mut body).is_err() {
-        return;
-    }
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
-    if conn.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    for _ in 0..600 {
-        let chunk = json!({ "choices": [{ "index": 0, "delta": { "content": "word " } }] });
-        if conn.write_all(format!("data: {chunk}\n\n").as_bytes()).and_then(|()| conn.flush()).is_err() {
-            return;
-        }
-        thread::sleep(every);
-    }
-}
-
-/// A server whose default model is the slow upstream's.
-fn slow_server(upstream: &SlowUpstream, agent: Value) -> TestServer {
-    let mut agent = agent;
-    agent["default_model"] = json!("slow/slow-model");
-    TestServer::from_doc(json!({
-        "agent": agent,
-        "providers": { "slow": { "kind": "openai-compatible", "base_url": upstream.base, "models": ["slow-model"], "max_retries": 0 } },
-    }))
-}
 
 fn open(server: &TestServer, target: &str) -> Ws {
     let stream = TcpStream::connect(server.addr).expect("connect");

@@ -133,7 +133,10 @@ fn bad_completion_requests_are_openai_errors() {
     let srv = TestServer::gateway(json!({}));
     let cases = [
         (json!({"model": "builtin/echo", "messages": [], }), "must not be empty"),
-        (json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "x"}], "stream": true}), "stream"),
+        (
+            json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": true}}),
+            "stream_options",
+        ),
         (json!({"model": "builtin/echo", "messages": [{"role": "assistant", "content": "x"}]}), "role user"),
         (
             json!({"model": "builtin/echo", "messages": [{"role": "wizard", "content": "x"}, {"role": "user", "content": "y"}]}),

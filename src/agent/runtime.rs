@@ -149,18 +149,31 @@ impl Runtime {
         if let Some(idem) = request.idempotency_key.clone()
             && let Some(run_id) = self.remembered(&key, &idem)?
         {
-            return Ok(Submitted { run_id, session_key: key, queued: false, duplicate: true });
+            return Ok(Submitted {
+                run_id,
+                session_key: key,
+                queued: false,
+                duplicate: true,
+                abort: AbortHandle::new(),
+            });
         }
         let run_id = new_id("run_");
         let pending = Box::new(Pending { run_id: run_id.clone(), request, sink, abort: AbortHandle::new() });
         let idem = pending.request.idempotency_key.clone();
+        let abort = pending.abort.clone();
         let queued = {
             let mut sessions = self.inner.sessions.lock();
             // Again under the lock: a concurrent submit of the same key may have got here first.
             if let Some(idem) = &idem
                 && let Some(run_id) = self.inner.remembered_in_memory(&key, idem)
             {
-                return Ok(Submitted { run_id, session_key: key, queued: false, duplicate: true });
+                return Ok(Submitted {
+                    run_id,
+                    session_key: key,
+                    queued: false,
+                    duplicate: true,
+                    abort: AbortHandle::new(),
+                });
             }
             let slot = sessions.entry(key.clone()).or_default();
             let queued = if slot.running.is_none() {
@@ -199,7 +212,7 @@ impl Runtime {
             }
             queued
         };
-        Ok(Submitted { run_id, session_key: key, queued, duplicate: false })
+        Ok(Submitted { run_id, session_key: key, queued, duplicate: false, abort })
     }
 
     /// The run id an idempotency key already started, from memory or the store.

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::agent::providers::{FinishReason, ToolCall, Usage};
+use crate::agent::providers::{AbortHandle, FinishReason, ToolCall, Usage};
 use crate::config::agent::PriceConfig;
 use crate::error::GatewayError;
 use crate::store::SessionOrigin;
@@ -85,7 +85,7 @@ impl ChatRequest {
 }
 
 /// What [`super::Runtime::submit`] answers at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Submitted {
     /// The turn's run id (the original one for a repeated idempotency key).
     pub run_id: String,
@@ -95,6 +95,10 @@ pub struct Submitted {
     pub queued: bool,
     /// The idempotency key was seen before: nothing new was started, and the sink is unused.
     pub duplicate: bool,
+    /// Stops this turn (running or waiting), as `chat.abort` would: a caller that stops
+    /// listening (a streaming client that went away) aborts through it. For a duplicate it
+    /// belongs to nothing and aborting it does nothing.
+    pub abort: AbortHandle,
 }
 
 /// The end of a successful turn.
@@ -145,6 +149,14 @@ pub enum TurnEvent<'a> {
         /// What went wrong.
         message: &'a str,
     },
+}
+
+impl TurnEvent<'_> {
+    /// Whether this is the turn's last event (`Final`, `Aborted` or `Error`).
+    #[must_use]
+    pub const fn is_end(&self) -> bool {
+        matches!(self, Self::Final(_) | Self::Aborted { .. } | Self::Error { .. })
+    }
 }
 
 /// Where a turn's events go. Runs on the agent thread: it must not block for long.

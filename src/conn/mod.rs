@@ -13,9 +13,11 @@
 
 mod chat;
 mod ingest;
+mod live_chat;
 mod request;
 mod rpc;
 mod stream;
+mod turn_stream;
 mod ws;
 
 pub use stream::DELIVERY_BATCH;
@@ -61,6 +63,8 @@ pub enum TimerKind {
     WebSocket,
     /// An SSE keep-alive ping is due.
     EventStream,
+    /// A keep-alive comment of a streamed agent turn is due.
+    TurnStream,
 }
 
 /// Whether the reactor should keep the connection.
@@ -99,7 +103,14 @@ enum Phase {
     WebSocket(Box<ws::WsSession>),
     /// A Server-Sent Events stream: events out, input read and dropped.
     EventStream(Box<stream::SseSession>),
+    /// An agent turn streamed as a chunked response; input is held, unprocessed, until its
+    /// end (up to [`HELD_INPUT_WHILE_STREAMING`]).
+    TurnStream(Box<turn_stream::TurnStream>),
 }
+
+/// Input read while a turn streams is kept for after it (pipelined requests); past this many
+/// bytes reading stops and TCP pushes back. Reading on is what notices a client that left.
+pub const HELD_INPUT_WHILE_STREAMING: usize = 16 * 1024;
 
 /// Per-iteration context lent by the reactor.
 pub struct Cx<'a> {
@@ -237,6 +248,8 @@ impl Connection {
             self.phase = Phase::Closing;
             return self.pump(cx);
         }
+        // The turn ends (aborted) soon and ends its stream; the connection then closes.
+        self.turn_stream_abort();
         if self.is_idle() { Status::Close } else { Status::Open }
     }
 
@@ -332,6 +345,10 @@ impl Connection {
             // Shutting down and the last response is out: nothing more will be served.
             return Status::Close;
         }
+        if self.peer_hup && matches!(self.phase, Phase::TurnStream(_)) && !self.wants_read() {
+            // Gone while its held input is full (so the EOF is not read): stop its turn.
+            return Status::Close;
+        }
         self.after_eof()
     }
 
@@ -350,7 +367,8 @@ impl Connection {
                 Status::Open
             }
             Phase::Lingering => Status::Close,
-            Phase::EventStream(_) => Status::Close,
+            // The client of a stream went away: dropping the phase aborts its turn.
+            Phase::EventStream(_) | Phase::TurnStream(_) => Status::Close,
             // The peer shut its side without a close frame: nothing more will come.
             Phase::WebSocket(_) if self.pending_output() == 0 => Status::Close,
             Phase::WebSocket(_) => {
@@ -398,7 +416,9 @@ impl Connection {
     }
 
     fn can_read(&self) -> bool {
-        self.can_process() || matches!(self.phase, Phase::Lingering | Phase::EventStream(_))
+        self.can_process()
+            || matches!(self.phase, Phase::Lingering | Phase::EventStream(_))
+            || (matches!(self.phase, Phase::TurnStream(_)) && self.rbuf.len() < HELD_INPUT_WHILE_STREAMING)
     }
 
     fn process_buffered(&mut self, cx: &mut Cx<'_>) {
@@ -473,6 +493,7 @@ impl Connection {
             Phase::Lingering => self.linger_until.map(|t| (t, TimerKind::Linger)),
             Phase::WebSocket(_) => self.ws_deadline(app).map(|t| (t, TimerKind::WebSocket)),
             Phase::EventStream(_) => self.sse_deadline().map(|t| (t, TimerKind::EventStream)),
+            Phase::TurnStream(_) => self.turn_stream_deadline().map(|t| (t, TimerKind::TurnStream)),
         };
         let write = (self.pending_output() > 0).then(|| (self.last_write + ms(l.write_timeout_ms), TimerKind::Write));
         match (state, write) {

@@ -101,7 +101,7 @@ impl Connection {
                     }
                 }
                 Phase::EventStream(_) => return buf.len(),
-                Phase::Waiting(_) | Phase::Closing | Phase::Lingering | Phase::WebSocket(_) => {
+                Phase::Waiting(_) | Phase::TurnStream(_) | Phase::Closing | Phase::Lingering | Phase::WebSocket(_) => {
                     self.parse_pending = true;
                     return pos;
                 }
@@ -186,13 +186,26 @@ impl Connection {
 
     /// A worker finished the request this connection is waiting on.
     pub fn on_completion(&mut self, cx: &mut Cx<'_>, output: Output) -> Status {
+        if let Output::Stream { bytes, end } = &output {
+            return match self.phase {
+                Phase::TurnStream(_) => self.turn_stream_piece(cx, bytes, *end),
+                Phase::WebSocket(_) => {
+                    self.ws_turn_piece(cx, bytes, *end);
+                    self.pump(cx)
+                }
+                // The stream's connection moved on (closing after an error): nothing to add.
+                _ => Status::Open,
+            };
+        }
         if matches!(self.phase, Phase::WebSocket(_)) {
             self.ws_completion(cx, output);
             return self.pump(cx);
         }
         let response = match output {
             Output::Http(r) => r,
-            Output::Rpc { .. } | Output::Panicked => GatewayError::Internal("handler panicked".into()).to_response(),
+            Output::Rpc { .. } | Output::Stream { .. } | Output::Panicked => {
+                GatewayError::Internal("handler panicked".into()).to_response()
+            }
         };
         let response = &response;
         if !matches!(self.phase, Phase::Waiting(_)) {
@@ -333,6 +346,7 @@ impl Connection {
             TimerKind::KeepAlive | TimerKind::Linger => Status::Close,
             TimerKind::WebSocket => self.ws_on_timer(cx),
             TimerKind::EventStream => self.sse_on_timer(cx),
+            TimerKind::TurnStream => self.turn_stream_on_timer(cx),
         }
     }
 }

@@ -46,7 +46,7 @@ impl Connection {
                 ws.push_event("hello-ok", "hello-ok", &hello, &mut self.wbuf);
             }
             WsKind::LiveEvents => write_frame(&mut self.wbuf, OP_TEXT, br#"{"type":"ready"}"#),
-            WsKind::LiveLogs | WsKind::Echo => {}
+            WsKind::LiveLogs | WsKind::LiveChat | WsKind::Echo => {}
         }
     }
 
@@ -146,7 +146,7 @@ impl Connection {
                     write_frame(&mut self.wbuf, OP_TEXT, &reply);
                 }
             }
-            Output::Http(_) | Output::Panicked => {
+            Output::Http(_) | Output::Stream { .. } | Output::Panicked => {
                 let dialect = dispatch::preferred(ws.prefers_jsonrpc);
                 let mut reply = Vec::new();
                 let e = GatewayError::Internal("RPC handler panicked".into());

@@ -137,6 +137,9 @@ pub struct WsSession {
     log_cursor: u64,
     next_log_poll: Option<Instant>,
     rate: WindowCounter,
+    /// `/api/chat/live`: the turn this socket is being answered from; dropping the session
+    /// (the socket closed in any way) aborts it.
+    pub(super) turn: Option<super::turn_stream::TurnGuard>,
     ping_sent: Option<Instant>,
     next_ping: Option<Instant>,
     opened: Instant,
@@ -226,6 +229,7 @@ impl Connection {
             log_cursor: cx.app.logger.tail.last_seq(),
             next_log_poll: (kind == WsKind::LiveLogs).then(|| cx.now + LOG_POLL),
             rate: WindowCounter::new(cx.now),
+            turn: None,
             ping_sent: None,
             next_ping: (!ping.is_zero()).then(|| cx.now + ping),
             opened: cx.now,
@@ -332,6 +336,7 @@ impl Connection {
                         self.rpc_text(cx, text.as_str());
                     }
                 }
+                WsKind::LiveChat => self.live_chat_text(cx, text.as_str()),
                 // clawgo's live sockets only drain what the client sends.
                 WsKind::LiveEvents | WsKind::LiveLogs => {}
             },
@@ -342,6 +347,7 @@ impl Connection {
                         self.rpc_error_reply(cx, &GatewayError::BinaryNotSupported);
                     }
                 }
+                WsKind::LiveChat => self.live_chat_text(cx, ""),
                 WsKind::LiveEvents | WsKind::LiveLogs => {}
             },
         }

@@ -6,10 +6,14 @@
 //! every refusal is a [`GatewayError`] rendered by `crate::error`.
 
 pub mod chat;
+pub mod chat_live;
 pub mod cors;
 pub mod handlers;
 pub mod openai;
+pub mod openai_stream;
+pub mod responses;
 pub mod router;
+pub mod turn_format;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The OpenAI-compatible API: the model catalogue (`GET /v1/models`, `GET /v1/models/{id}`)
-//! and non-streaming chat completions (`POST /v1/chat/completions`), in the shapes the official
-//! SDKs parse, with every error as OpenAI's error object.
+//! and chat completions (`POST /v1/chat/completions`; its streamed form is
+//! [`super::openai_stream`]), in the shapes the official SDKs parse, with every error as
+//! OpenAI's error object.
 //!
 //! Guarantees: the catalogue is inline and constant work (the router's model list is in
 //! memory); a completion is a stateless agent turn (the request's messages are its history,
@@ -82,9 +83,28 @@ struct CompletionBody {
     model: Option<String>,
     messages: Vec<InMessage>,
     #[serde(default)]
-    stream: bool,
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
     #[serde(default)]
     user: Option<String>,
+}
+
+/// `stream_options` of a streaming request.
+#[derive(serde::Deserialize, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Send a last chunk with the turn's usage (and `"usage": null` on every other chunk).
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// A parsed `POST /v1/chat/completions`.
+#[derive(Debug)]
+pub struct CompletionRequest {
+    /// The stateless turn.
+    pub request: ChatRequest,
+    /// `stream: true`: answer as `chat.completion.chunk` events, with these options.
+    pub stream: Option<StreamOptions>,
 }
 
 fn invalid(message: impl Into<String>) -> GatewayError {
@@ -123,12 +143,14 @@ fn text_of(content: Option<&Value>, index: usize) -> Result<String, GatewayError
 ///
 /// # Errors
 /// 400: not JSON of that shape, no messages or too many, a last message that is not `user`,
-/// an unknown role, a non-text part, or `stream: true` (not served yet).
-pub fn parse_completion(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+/// an unknown role, a non-text part, or `stream_options` without `stream: true` (as OpenAI).
+pub fn parse_completion(body: &[u8]) -> Result<CompletionRequest, GatewayError> {
     let b: CompletionBody = serde_json::from_slice(body).map_err(|e| invalid(format!("invalid request body: {e}")))?;
-    if b.stream {
-        return Err(invalid("stream: true is not supported yet; send the request without streaming"));
-    }
+    let stream = match (b.stream.unwrap_or(false), b.stream_options) {
+        (true, options) => Some(options.unwrap_or_default()),
+        (false, None) => None,
+        (false, Some(_)) => return Err(invalid("stream_options is only allowed when stream is true")),
+    };
     if b.messages.len() > MAX_MESSAGES {
         return Err(invalid(format!("messages holds more than {MAX_MESSAGES} entries")));
     }
@@ -149,18 +171,24 @@ pub fn parse_completion(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             other => return Err(invalid(format!("messages[{i}].role {other:?} is not a known role"))),
         });
     }
-    let session_key = match b.user.filter(|u| !u.is_empty()) {
-        Some(user) => format!("openai:{user}"),
-        None => new_id("openai-"),
-    };
-    Ok(ChatRequest {
-        session_key,
+    let request = ChatRequest {
+        session_key: stateless_session(b.user),
         message: text_of(last.content.as_ref(), before.len())?,
         model: b.model.filter(|m| !m.is_empty()),
         origin: SessionOrigin { channel: Some("openai".into()), chat_id: None },
         history: Some(history),
         ..ChatRequest::default()
-    })
+    };
+    Ok(CompletionRequest { request, stream })
+}
+
+/// The session of a stateless OpenAI-API turn: `openai:<user>` when the request names its
+/// user (that user's turns then run one at a time), else one of its own.
+pub(crate) fn stateless_session(user: Option<String>) -> String {
+    match user.filter(|u| !u.is_empty()) {
+        Some(user) => format!("openai:{user}"),
+        None => new_id("openai-"),
+    }
 }
 
 /// A turn that ended normally, as OpenAI's `chat.completion` object.
@@ -189,7 +217,19 @@ pub fn completion_answer(result: &TurnResult, run_id: &str) -> Response {
 #[must_use]
 pub fn gateway_error(e: &GatewayError) -> Response {
     let status = e.http_status();
-    let (kind, code) = match status {
+    let response = Response::json(status, json!({ "error": error_object(e) }).to_string().into_bytes());
+    match e.retry_after_ms() {
+        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
+        None => response,
+    }
+}
+
+/// The `{message, type, param, code}` object of an error, as [`gateway_error`] sends it and
+/// as a stream that fails after its head sends it in its last event. A failed agent turn
+/// carries its own kind (`aborted`, `upstream_unavailable`, `turn_timeout`, ...) as `code`.
+#[must_use]
+pub fn error_object(e: &GatewayError) -> Value {
+    let (kind, code) = match e.http_status() {
         400 | 413 | 422 => ("invalid_request_error", None),
         401 => ("authentication_error", Some("invalid_api_key")),
         403 => ("permission_error", None),
@@ -198,9 +238,9 @@ pub fn gateway_error(e: &GatewayError) -> Response {
         503 => ("server_error", Some("overloaded")),
         _ => ("api_error", None),
     };
-    let response = error(status, &e.message(), kind, code);
-    match e.retry_after_ms() {
-        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
-        None => response,
-    }
+    let code = match e {
+        GatewayError::AgentTurn { kind, .. } => Some(kind.as_str()),
+        _ => code,
+    };
+    json!({ "message": e.message(), "type": kind, "param": Value::Null, "code": code })
 }

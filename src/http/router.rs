@@ -68,8 +68,15 @@ pub enum RouteId {
     V1Models,
     /// `GET /v1/models/{id}`: one model (the id may contain `/`).
     V1Model,
-    /// `POST /v1/chat/completions`: one stateless agent turn, OpenAI's shapes.
+    /// `POST /v1/chat/completions`: one stateless agent turn, OpenAI's shapes (streamed with
+    /// `"stream": true`).
     V1ChatCompletions,
+    /// `GET /api/chat/stream?message=`: one agent turn as Comis's `token`/`done` SSE.
+    ChatStream,
+    /// `GET /api/chat/live`: clawgo's chat WebSocket.
+    ChatLive,
+    /// `POST /v1/responses`: one stateless agent turn, OpenAI's Responses API (streamed or not).
+    V1Responses,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -77,7 +84,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 31;
+pub const ROUTE_COUNT: usize = 34;
 
 impl RouteId {
     /// All routes in label order.
@@ -111,6 +118,9 @@ impl RouteId {
         Self::V1Models,
         Self::V1Model,
         Self::V1ChatCompletions,
+        Self::ChatStream,
+        Self::ChatLive,
+        Self::V1Responses,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -148,6 +158,9 @@ impl RouteId {
             Self::V1Models => "/v1/models",
             Self::V1Model => "/v1/models/{id}",
             Self::V1ChatCompletions => "/v1/chat/completions",
+            Self::ChatStream => "/api/chat/stream",
+            Self::ChatLive => "/api/chat/live",
+            Self::V1Responses => "/v1/responses",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -189,6 +202,8 @@ pub enum WsKind {
     LiveEvents,
     /// clawgo's `/api/logs/live`: `log_entry` frames.
     LiveLogs,
+    /// clawgo's `/api/chat/live`: a chat message in, `chat_chunk`/`chat_done` frames out.
+    LiveChat,
 }
 
 /// What a route needs.
@@ -213,6 +228,8 @@ pub struct RouteSpec {
 pub const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const GET: &str = "GET, HEAD, OPTIONS";
 const POST: &str = "POST, OPTIONS";
+/// A GET that starts an agent turn: HEAD would start one too and show none of it.
+const GET_NOT_HEAD: &str = "GET, OPTIONS";
 const ANY: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// WhatsApp's endpoint also answers Meta's `GET` subscription handshake.
 const GET_POST: &str = "GET, HEAD, POST, OPTIONS";
@@ -271,6 +288,11 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/webhook/whatsapp" => RouteSpec { allow: GET_POST, ..webhook(Channel::WhatsApp, RouteId::Webhook) },
         "/api/inbox" => guarded(RouteId::Inbox, Scope::Admin, Execution::Worker),
         "/api/chat" => RouteSpec { allow: POST, ..guarded(RouteId::Chat, Scope::Rpc, Execution::Agent) },
+        "/api/chat/stream" => {
+            RouteSpec { allow: GET_NOT_HEAD, ..guarded(RouteId::ChatStream, Scope::Rpc, Execution::Agent) }
+        }
+        "/api/chat/live" => guarded(RouteId::ChatLive, Scope::Rpc, Execution::WebSocket(WsKind::LiveChat)),
+        "/v1/responses" => RouteSpec { allow: POST, ..guarded(RouteId::V1Responses, Scope::Rpc, Execution::Agent) },
         "/api/chat/history" => guarded(RouteId::ChatHistory, Scope::Rpc, Execution::Worker),
         "/api/sessions" => guarded(RouteId::Sessions, Scope::Rpc, Execution::Worker),
         "/api/agents" => guarded(RouteId::Agents, Scope::Rpc, Execution::Inline),

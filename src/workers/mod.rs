@@ -5,7 +5,9 @@
 //! to the reactor that owns the connection over that reactor's completion channel, followed
 //! by a `mio::Waker` wake-up. A panicking job becomes a 500 (or an internal RPC error) for its
 //! request, never a dead worker. Completion channels are unbounded in type but bounded in fact: at most
-//! `worker_queue + worker_threads` jobs are ever in flight.
+//! `worker_queue + worker_threads` jobs are ever in flight, and the pieces of a streamed turn
+//! ([`Output::Stream`]) are all taken by the reactor at each iteration; a connection whose
+//! unsent output passes its bound aborts its turn rather than hold more.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -30,6 +32,15 @@ pub enum Output {
         reply: Vec<u8>,
         /// Scopes after the call.
         scopes: Option<crate::auth::ScopeSet>,
+    },
+    /// The next piece of a streamed agent turn, already in the bytes of its surface (HTTP
+    /// chunks of SSE events, or WebSocket frames), formatted on the agent thread. `end`: the
+    /// turn's last piece (the stream is complete after these bytes).
+    Stream {
+        /// Bytes to append to the connection's output as they are.
+        bytes: Vec<u8>,
+        /// This piece ends the turn.
+        end: bool,
     },
     /// The job panicked.
     Panicked,

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The official `openai` Python SDK against a real Talon: models.list, models.retrieve and
-# chat.completions.create (without streaming), with the SDK's default arguments, against the
-# offline builtin/echo model. Installs the SDK itself into .tools/venv-openai (PyPI) on first use.
+# The official `openai` Python SDK against a real Talon: models.list, models.retrieve,
+# chat.completions.create (without and with streaming, with include_usage) and responses.create
+# (without and with streaming), with the SDK's default arguments, against the offline
+# builtin/echo model. Installs the SDK itself into .tools/venv-openai (PyPI) on first use.
 #
 #   bash tests/sdk/openai_sdk.sh            # debug build; TALON_PROFILE=release for release
 #
-# Not covered yet, because the gateway does not serve them yet: streaming completions and
-# /v1/embeddings (issue 5). Exit status 0 only if every call succeeded with the expected answer.
+# Not covered yet, because the gateway does not serve it yet: /v1/embeddings (issue 5). Exit status 0 only if every call succeeded with the expected answer.
 # Only 127.0.0.1 is contacted besides PyPI; the gateway started here is stopped on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -75,4 +75,57 @@ except openai.BadRequestError as e:
     assert "must not be empty" in str(e), e
 print(f"openai_sdk: openai {openai.__version__}: models.list ({len(ids)}), models.retrieve, "
       f"chat.completions.create ({done.usage.total_tokens} tokens) and the SDK's typed errors: OK")
+PY
+
+# --- Streaming chat completions and the Responses API (issue 5, surfaces) ---
+"$VENV/bin/python" - "$PORT" <<'PY'
+import sys
+import openai
+
+port = sys.argv[1]
+client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused-on-loopback", max_retries=0)
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "stream this reply please"}]
+
+
+def streaming_chat_equals_the_plain_answer():
+    plain = client.chat.completions.create(model="builtin/echo", messages=MESSAGES).choices[0].message.content
+    chunks = list(client.chat.completions.create(model="builtin/echo", messages=MESSAGES, stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant", chunks[0]
+    assert len({c.id for c in chunks}) == 1 and len({c.created for c in chunks}) == 1, chunks
+    joined = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert joined == plain, (joined, plain)
+    assert chunks[-1].choices[0].finish_reason == "stop", chunks[-1]
+    assert all(c.usage is None for c in chunks), chunks
+    return len(chunks)
+
+
+def streaming_chat_with_usage():
+    chunks = list(client.chat.completions.create(
+        model="builtin/echo", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None, last
+    assert last.usage.completion_tokens == 4, last.usage
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens, last.usage
+    return last.usage.total_tokens
+
+
+def responses_plain_and_streamed():
+    done = client.responses.create(model="builtin/echo", instructions="be brief", input="answer in a response")
+    assert done.output_text == "answer in a response", done
+    assert done.status == "completed" and done.usage.total_tokens > 0, done
+    events = list(client.responses.create(model="builtin/echo", input="stream a response", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == "stream a response", deltas
+    assert events[-1].response.output_text == deltas, events[-1]
+    assert [e.sequence_number for e in events] == list(range(len(events))), events
+    return len(events)
+
+
+n_chunks = streaming_chat_equals_the_plain_answer()
+usage_total = streaming_chat_with_usage()
+n_events = responses_plain_and_streamed()
+print(f"openai_sdk: chat.completions.create(stream=True) ({n_chunks} chunks), include_usage "
+      f"({usage_total} tokens), responses.create plain and streamed ({n_events} events): OK")
 PY

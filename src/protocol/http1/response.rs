@@ -109,6 +109,56 @@ pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// Append the head of a response whose body follows in chunks (`Transfer-Encoding:
+/// chunked`, no `Content-Length`): a stream whose length is not known when it starts.
+/// `response.body` is not written; the caller appends [`encode_chunk`]s, then [`LAST_CHUNK`].
+pub fn encode_chunked_head(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(response.status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(response.status).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(opts.date);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &response.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    out.extend_from_slice(if opts.keep_alive {
+        b"Connection: keep-alive\r\n\r\n".as_slice()
+    } else {
+        b"Connection: close\r\n\r\n".as_slice()
+    });
+}
+
+/// Append `data` as one chunk (`<hex length>\r\n<data>\r\n`). Empty data writes nothing: a
+/// zero-length chunk would end the body.
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut digits = [0u8; 16];
+    let mut n = data.len();
+    let mut i = digits.len();
+    while n > 0 && i > 0 {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b"0123456789abcdef".get(n % 16).copied().unwrap_or(b'0');
+        }
+        n /= 16;
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The zero-length chunk that ends a chunked body (no trailers).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
 /// The interim response sent before reading a body announced with `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 

@@ -280,3 +280,20 @@ fn encode_response() {
     r.push_header("X-Bad", "a\r\nSet-Cookie: x");
     assert!(r.header("X-Bad").is_none());
 }
+
+#[test]
+fn encoded_chunks_decode_back_and_end_at_the_last_chunk() {
+    use response::{LAST_CHUNK, encode_chunk};
+    let mut wire = Vec::new();
+    encode_chunk(&mut wire, b"data: a\n\n");
+    encode_chunk(&mut wire, &[b'x'; 300]);
+    // An empty piece writes nothing: a zero-length chunk would end the body early.
+    encode_chunk(&mut wire, b"");
+    wire.extend_from_slice(LAST_CHUNK);
+    assert!(wire.starts_with(b"9\r\ndata: a\n\n\r\n12c\r\n"), "{:?}", String::from_utf8_lossy(&wire));
+    let mut d = BodyDecoder::chunked(1 << 20, 1024);
+    let mut body = Vec::new();
+    let progress = d.decode(&wire, &mut body).expect("valid chunked body");
+    assert!(progress.done && progress.consumed == wire.len());
+    assert_eq!(body.len(), 9 + 300);
+}

@@ -146,7 +146,14 @@ fn bad_completion_requests_are_openai_errors() {
             json!({"model": "builtin/echo", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
             "image_url",
         ),
-        (json!({"model": "nowhere/none", "messages": [{"role": "user", "content": "x"}]}), "nowhere"),
+        (
+            json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "x"}], "temperature": 2.5}),
+            "temperature",
+        ),
+        (
+            json!({"model": "builtin/echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+            "max_tokens",
+        ),
         (json!({"messages": "not a list"}), "invalid request body"),
     ];
     for (body, needle) in cases {
@@ -156,6 +163,39 @@ fn bad_completion_requests_are_openai_errors() {
         assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
         assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains(needle)), "{body}: {e}");
     }
+    // An unknown model is OpenAI's 404 `model_not_found`, as on GET /v1/models/{id}.
+    let unknown = complete(&srv, &json!({"model": "nowhere/none", "messages": [{"role": "user", "content": "x"}]}));
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    let e = unknown.json();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["type"].as_str()),
+        (Some("model_not_found"), Some("invalid_request_error"))
+    );
+    assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("nowhere/none")), "{e}");
     let get = srv.get("/v1/chat/completions");
     assert_eq!(get.status, 405, "{}", get.text());
+}
+
+#[test]
+fn sampling_parameters_reach_the_model() {
+    // The built-in model stops after `max_tokens` words with finish `length`: the limit made it
+    // through the turn to the provider. `max_completion_tokens` wins over the older name.
+    let srv = TestServer::gateway(json!({}));
+    let words = "one two three four five six";
+    for (limits, want) in [
+        (json!({"max_tokens": 2}), "one two"),
+        (json!({"max_tokens": 5, "max_completion_tokens": 3}), "one two three"),
+        (json!({"temperature": 0}), words),
+    ] {
+        let mut body = json!({"model": "builtin/echo", "messages": [{"role": "user", "content": words}]});
+        if let (Some(b), Some(l)) = (body.as_object_mut(), limits.as_object()) {
+            b.extend(l.clone());
+        }
+        let r = complete(&srv, &body);
+        assert_eq!(r.status, 200, "{body}: {}", r.text());
+        let a = r.json();
+        assert_eq!(a["choices"][0]["message"]["content"], want, "{body}: {a}");
+        let finish = if want == words { "stop" } else { "length" };
+        assert_eq!(a["choices"][0]["finish_reason"], finish, "{body}: {a}");
+    }
 }

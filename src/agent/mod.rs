@@ -22,4 +22,4 @@ pub mod turn_types;
 mod tests;
 
 pub use runtime::{Aborted, Runtime};
-pub use turn_types::{ChatRequest, Submitted, TurnEvent, TurnResult, TurnSink, no_sink};
+pub use turn_types::{ChatRequest, Sampling, Submitted, TurnEvent, TurnResult, TurnSink, no_sink};

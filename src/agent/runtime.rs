@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 
-use super::providers::{AbortHandle, Router};
+use super::providers::{AbortHandle, ProviderError, Router};
 use super::turn_types::{ChatRequest, Submitted, TurnSink, new_id};
 use crate::config::agent::AgentConfig;
 use crate::error::GatewayError;
@@ -135,7 +135,7 @@ impl Runtime {
     /// store (a repeated idempotency key): call it from a worker, or without a key.
     ///
     /// # Errors
-    /// Invalid request (400), unknown model (400), agent queue or session FIFO full (503),
+    /// Invalid request (400), unknown model (404), agent queue or session FIFO full (503),
     /// shutting down (503), or the store read failed.
     pub fn submit(&self, mut request: ChatRequest, sink: TurnSink) -> Result<Submitted, GatewayError> {
         request.validate()?;
@@ -143,7 +143,10 @@ impl Runtime {
             return Err(GatewayError::ShuttingDown);
         }
         if let Some(model) = request.model.as_deref() {
-            self.inner.router.resolve(Some(model)).map_err(|e| GatewayError::InvalidParams(e.to_string()))?;
+            self.inner.router.resolve(Some(model)).map_err(|e| match e {
+                ProviderError::UnknownModel(id) => GatewayError::ModelNotFound(id),
+                other => GatewayError::InvalidParams(other.to_string()),
+            })?;
         }
         let key = request.session_key.clone();
         if let Some(idem) = request.idempotency_key.clone()

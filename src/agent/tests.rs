@@ -300,6 +300,8 @@ fn bad_requests_are_refused_before_anything_runs() {
     assert!(matches!(f.runtime.submit(request("s", ""), super::no_sink()), Err(GatewayError::InvalidParams(_))));
     let mut unknown_model = request("s", "x");
     unknown_model.model = Some("nope/model".into());
-    assert!(matches!(f.runtime.submit(unknown_model, super::no_sink()), Err(GatewayError::InvalidParams(_))));
+    assert!(
+        matches!(f.runtime.submit(unknown_model, super::no_sink()), Err(GatewayError::ModelNotFound(m)) if m == "nope/model")
+    );
     assert!(!f.runtime.busy("s"));
 }

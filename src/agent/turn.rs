@@ -130,6 +130,8 @@ pub(super) fn run(inner: &Arc<Inner>, mut p: Pending) {
         None => request.messages.extend(history(inner, &key)),
     }
     request.messages.push(Message::user(p.request.message.clone()));
+    request.max_tokens = p.request.sampling.max_tokens;
+    request.temperature = p.request.sampling.temperature;
     record_start(inner, &p, &model, started_ms);
     (p.sink)(TurnEvent::Started { run_id: &run_id, session_key: &key, model: &model });
 

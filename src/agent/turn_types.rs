@@ -31,7 +31,7 @@ pub const DEFAULT_SESSION_KEY: &str = "main";
 pub const DEFAULT_AGENT_ID: &str = "main";
 
 /// One message for the agent.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     /// The session it belongs to (empty: [`DEFAULT_SESSION_KEY`]).
     pub session_key: String,
@@ -48,7 +48,23 @@ pub struct ChatRequest {
     /// The conversation before `message`, when the caller sends it whole (the OpenAI-compatible
     /// API is stateless): used instead of the session's stored history. `None`: the stored one.
     pub history: Option<Vec<crate::agent::providers::Message>>,
+    /// Sampling parameters the caller set for this turn (the OpenAI-compatible API passes
+    /// them through); unset ones are left to the upstream's defaults.
+    pub sampling: Sampling,
 }
+
+/// Per-turn sampling parameters, passed to the provider as given.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sampling {
+    /// Most tokens to generate (OpenAI `max_tokens` / `max_completion_tokens`, Responses
+    /// `max_output_tokens`).
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0 to [`MAX_TEMPERATURE`].
+    pub temperature: Option<f32>,
+}
+
+/// Highest temperature accepted (OpenAI's range is 0 to 2); higher is refused with 400.
+pub const MAX_TEMPERATURE: f32 = 2.0;
 
 impl ChatRequest {
     /// Normalise and check the request.
@@ -76,6 +92,14 @@ impl ChatRequest {
             )));
         }
         self.idempotency_key = self.idempotency_key.take().filter(|k| !k.is_empty());
+        if let Some(t) = self.sampling.temperature
+            && !(0.0..=MAX_TEMPERATURE).contains(&t)
+        {
+            return Err(GatewayError::InvalidParams(format!("temperature must be between 0 and {MAX_TEMPERATURE}")));
+        }
+        if self.sampling.max_tokens == Some(0) {
+            return Err(GatewayError::InvalidParams("max_tokens must be at least 1".into()));
+        }
         match self.agent_id.as_deref() {
             None | Some("" | DEFAULT_AGENT_ID | "default") => self.agent_id = None,
             Some(other) => return Err(GatewayError::AgentNotFound(other.chars().take(64).collect())),

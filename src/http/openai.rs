@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::agent::providers::{Message, ModelInfo};
 use crate::agent::turn_types::new_id;
-use crate::agent::{ChatRequest, TurnResult};
+use crate::agent::{ChatRequest, Sampling, TurnResult};
 use crate::app::App;
 use crate::error::GatewayError;
 use crate::protocol::http1::Response;
@@ -88,6 +88,13 @@ struct CompletionBody {
     stream_options: Option<StreamOptions>,
     #[serde(default)]
     user: Option<String>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    /// Deprecated by OpenAI in favour of `max_completion_tokens`, still what most clients send.
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
 }
 
 /// `stream_options` of a streaming request.
@@ -177,6 +184,7 @@ pub fn parse_completion(body: &[u8]) -> Result<CompletionRequest, GatewayError> 
         model: b.model.filter(|m| !m.is_empty()),
         origin: SessionOrigin { channel: Some("openai".into()), chat_id: None },
         history: Some(history),
+        sampling: Sampling { max_tokens: b.max_completion_tokens.or(b.max_tokens), temperature: b.temperature },
         ..ChatRequest::default()
     };
     Ok(CompletionRequest { request, stream })
@@ -240,6 +248,7 @@ pub fn error_object(e: &GatewayError) -> Value {
     };
     let code = match e {
         GatewayError::AgentTurn { kind, .. } => Some(kind.as_str()),
+        GatewayError::ModelNotFound(_) => Some("model_not_found"),
         _ => code,
     };
     json!({ "message": e.message(), "type": kind, "param": Value::Null, "code": code })

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::openai::{MAX_MESSAGES, error_object, stateless_session};
 use super::turn_format::TurnFormat;
 use crate::agent::providers::Message;
-use crate::agent::{ChatRequest, TurnEvent, TurnResult};
+use crate::agent::{ChatRequest, Sampling, TurnEvent, TurnResult};
 use crate::error::GatewayError;
 use crate::protocol::http1::Response;
 use crate::protocol::sse;
@@ -37,6 +37,10 @@ struct ResponsesBody {
     previous_response_id: Option<String>,
     #[serde(default)]
     user: Option<String>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    max_output_tokens: Option<u32>,
 }
 
 /// What a response object repeats from its request.
@@ -48,6 +52,8 @@ pub struct ResponseMeta {
     pub instructions: Option<String>,
     /// The model asked for (the one that answers replaces it once known).
     pub model: String,
+    /// The request's `temperature` and `max_output_tokens`.
+    pub sampling: Sampling,
 }
 
 /// A parsed `POST /v1/responses`.
@@ -136,16 +142,22 @@ pub fn parse(body: &[u8]) -> Result<ResponsesRequest, GatewayError> {
         });
     }
     let model = b.model.filter(|m| !m.is_empty());
+    let sampling = Sampling { max_tokens: b.max_output_tokens, temperature: b.temperature };
     let request = ChatRequest {
         session_key: stateless_session(b.user),
         message: message.clone(),
         model: model.clone(),
         origin: SessionOrigin { channel: Some("openai".into()), chat_id: None },
         history: Some(history),
+        sampling,
         ..ChatRequest::default()
     };
-    let meta =
-        ResponseMeta { created_at: crate::app::unix_ms() / 1000, instructions, model: model.unwrap_or_default() };
+    let meta = ResponseMeta {
+        created_at: crate::app::unix_ms() / 1000,
+        instructions,
+        model: model.unwrap_or_default(),
+        sampling,
+    };
     Ok(ResponsesRequest { request, stream: b.stream.unwrap_or(false), meta })
 }
 
@@ -184,13 +196,13 @@ fn response_object(meta: &ResponseMeta, id: &str, status: &str, output: Value, u
         "error": error,
         "incomplete_details": Value::Null,
         "instructions": meta.instructions,
-        "max_output_tokens": Value::Null,
+        "max_output_tokens": meta.sampling.max_tokens,
         "model": meta.model,
         "output": output,
         "parallel_tool_calls": true,
         "previous_response_id": Value::Null,
         "store": false,
-        "temperature": Value::Null,
+        "temperature": meta.sampling.temperature,
         "text": { "format": { "type": "text" } },
         "tool_choice": "auto",
         "tools": [],

@@ -48,6 +48,9 @@ pub struct ChatRequest {
     /// The conversation before `message`, when the caller sends it whole (the OpenAI-compatible
     /// API is stateless): used instead of the session's stored history. `None`: the stored one.
     pub history: Option<Vec<crate::agent::providers::Message>>,
+    /// A channel turn: where its reply goes and which inbox row it settles, written in the
+    /// turn's end-of-turn transaction (`None`: the caller takes the reply from the sink).
+    pub reply: Option<crate::channel_turns::ReplyRoute>,
 }
 
 impl ChatRequest {

@@ -61,7 +61,7 @@ pub fn parse_chat(body: &[u8], query: &str) -> Result<ChatRequest, GatewayError>
         model: b.model,
         idempotency_key: None,
         origin: SessionOrigin { channel: Some("api".into()), chat_id: None },
-        history: None,
+        ..ChatRequest::default()
     })
 }
 

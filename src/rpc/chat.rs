@@ -76,7 +76,7 @@ impl SendParams {
             model: self.model,
             idempotency_key: self.idempotency_key,
             origin: SessionOrigin { channel: Some("control-ui".into()), chat_id: None },
-            history: None,
+            ..ChatRequest::default()
         })
     }
 }

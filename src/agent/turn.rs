@@ -80,7 +80,8 @@ struct End<'a> {
 
 fn record_end(inner: &Inner, p: &Pending, end: End<'_>) -> Result<(), String> {
     // A channel turn queues its reply and settles its inbox row in this same transaction.
-    let inbox = p.request.reply.as_ref().map(|route| route.on_end(end.state, end.text, end.error.as_deref(), unix_ms()));
+    let inbox =
+        p.request.reply.as_ref().map(|route| route.on_end(end.state, end.text, end.error.as_deref(), unix_ms()));
     let has_reply = !end.text.is_empty() || end.tool_calls.is_some();
     let assistant = has_reply.then(|| NewMessage {
         role: "assistant",

@@ -111,7 +111,9 @@ pub fn plan(row: Row, messages: &[Message], error_text: Option<&Arc<str>>) -> Pl
             continue;
         }
         if out.turns.len() >= MAX_TURNS_PER_DELIVERY {
-            out.refused.push(format!("message {index}: more than {MAX_TURNS_PER_DELIVERY} messages to answer in one delivery"));
+            out.refused.push(format!(
+                "message {index}: more than {MAX_TURNS_PER_DELIVERY} messages to answer in one delivery"
+            ));
             continue;
         }
         let (Some(chat), Some(text)) = (m.chat.as_deref(), m.text.as_deref()) else { continue };
@@ -143,11 +145,8 @@ pub fn plan(row: Row, messages: &[Message], error_text: Option<&Arc<str>>) -> Pl
         out.turns.push(request);
     }
     // Every turn of the row knows all of them: the last to end `done` settles the row.
-    let siblings: Arc<[(String, String)]> = out
-        .turns
-        .iter()
-        .map(|r| (r.session_key.clone(), r.idempotency_key.clone().unwrap_or_default()))
-        .collect();
+    let siblings: Arc<[(String, String)]> =
+        out.turns.iter().map(|r| (r.session_key.clone(), r.idempotency_key.clone().unwrap_or_default())).collect();
     for (request, mut route) in out.turns.iter_mut().zip(routes) {
         route.turns = Arc::clone(&siblings);
         request.reply = Some(route);
@@ -204,7 +203,8 @@ mod tests {
         ] {
             assert_eq!(plan(ROW, &messages(Channel::Telegram, body), None), Plan::default(), "{body}");
         }
-        let own = r#"{"type":"event_callback","event":{"type":"message","channel":"C1","bot_id":"B1","text":"my reply"}}"#;
+        let own =
+            r#"{"type":"event_callback","event":{"type":"message","channel":"C1","bot_id":"B1","text":"my reply"}}"#;
         let slack = Row { channel: Channel::Slack, ..ROW };
         assert!(plan(slack, &messages(Channel::Slack, own), None).turns.is_empty(), "the bot's own post");
     }

@@ -199,11 +199,14 @@ fn settle_inbox(tx: &Connection, reply: &InboxReply, now: i64) -> rusqlite::Resu
     match &reply.outcome {
         InboxOutcome::Interrupted => {}
         InboxOutcome::Failed(why) => {
-            tx.prepare_cached(&format!("UPDATE inbox SET state = 'failed', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"))?
-                .execute(params![why, now, reply.inbox_id, reply.attempt])?;
+            tx.prepare_cached(&format!(
+                "UPDATE inbox SET state = 'failed', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"
+            ))?
+            .execute(params![why, now, reply.inbox_id, reply.attempt])?;
         }
         InboxOutcome::Answered => {
-            let mut state = tx.prepare_cached("SELECT state FROM turns WHERE session_key = ?1 AND idempotency_key = ?2")?;
+            let mut state =
+                tx.prepare_cached("SELECT state FROM turns WHERE session_key = ?1 AND idempotency_key = ?2")?;
             for (session_key, key) in reply.turns.iter() {
                 let s: Option<String> = state.query_row(params![session_key, key], |r| r.get(0)).optional()?;
                 if s.as_deref() != Some(TurnState::Done.as_str()) {
@@ -211,8 +214,10 @@ fn settle_inbox(tx: &Connection, reply: &InboxReply, now: i64) -> rusqlite::Resu
                     return Ok(());
                 }
             }
-            tx.prepare_cached(&format!("UPDATE inbox SET state = 'done', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"))?
-                .execute(params![None::<String>, now, reply.inbox_id, reply.attempt])?;
+            tx.prepare_cached(&format!(
+                "UPDATE inbox SET state = 'done', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"
+            ))?
+            .execute(params![None::<String>, now, reply.inbox_id, reply.attempt])?;
         }
     }
     Ok(())

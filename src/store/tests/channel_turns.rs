@@ -131,9 +131,14 @@ fn a_failed_turn_fails_its_row_but_never_a_replayed_or_settled_one() {
     let turns = [("telegram:5", "k0")];
     store.agent_write_wait(start("telegram:5", "r0", "k0")).expect("start");
     let failed = InboxOutcome::Failed("the agent turn failed: upstream_unavailable".into());
-    store.agent_write_wait(end("telegram:5", "r0", TurnState::Error, Some(reply(row, 0, &turns, failed)))).expect("end");
+    store
+        .agent_write_wait(end("telegram:5", "r0", TurnState::Error, Some(reply(row, 0, &turns, failed))))
+        .expect("end");
     let r = store.get(row).expect("row");
-    assert_eq!((r.state, r.error.as_deref()), (InboxState::Failed, Some("the agent turn failed: upstream_unavailable")));
+    assert_eq!(
+        (r.state, r.error.as_deref()),
+        (InboxState::Failed, Some("the agent turn failed: upstream_unavailable"))
+    );
     assert_eq!(store.outbox_due(u64::MAX, 10).expect("outbox").len(), 1, "the error notice");
 
     // A turn of attempt 0 ending after the row was replayed (attempt 1) leaves the row alone.

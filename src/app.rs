@@ -58,6 +58,8 @@ pub struct App {
     pub dispatcher: crate::webhook::dispatch::Dispatcher,
     /// Queues replies to the channels in the outbox and runs the sender that delivers them.
     pub outbound: crate::outbound::Outbound,
+    /// The channel loop: which channels are answered by agent turns, and its counters.
+    pub channel_turns: crate::channel_turns::ChannelTurns,
     /// Body bytes of webhook deliveries handed to the store and not yet acknowledged.
     pub ingest_queued_bytes: std::sync::atomic::AtomicU64,
     conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -78,6 +80,7 @@ impl App {
         pool: WorkerPool,
         store: crate::store::Store,
     ) -> std::io::Result<Self> {
+        let channel_turns = crate::channel_turns::ChannelTurns::new(&settings);
         let rl = settings.rate_limit;
         let al = settings.auth_rate_limit;
         let bus = Arc::new(crate::events::EventBus::from_config(&settings.config.gateway.sse));
@@ -119,6 +122,7 @@ impl App {
             agent,
             dispatcher: crate::webhook::dispatch::Dispatcher::default(),
             outbound: crate::outbound::Outbound::default(),
+            channel_turns,
             ingest_queued_bytes: std::sync::atomic::AtomicU64::new(0),
             conns_per_ip: Mutex::new(HashMap::new()),
             conns_total: AtomicUsize::new(0),

@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod app;
 pub mod auth;
+pub mod channel_turns;
 pub mod cli;
 pub mod config;
 pub mod conn;

@@ -36,6 +36,7 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
     let store = open_store(&settings, &logger)?;
     let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
     let app = Arc::new(App::new(settings, metrics, logger, pool, store)?);
+    app.channel_turns.log_start(&app.settings, &app.logger);
     app.dispatcher.start(Arc::downgrade(&app))?;
     // Rows left pending by the last run (crash or stop) are due at once: the outbox is durable.
     app.outbound.start(Arc::downgrade(&app), &app.settings)?;
@@ -85,7 +86,19 @@ fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Stor
     let resumed = store
         .resume_dispatched_since(crate::app::unix_ms().saturating_sub(window_ms))
         .map_err(|e| std::io::Error::other(format!("store {path}: {e}")))?;
-    logger.event(LogLevel::Info, "store open", &[("path", Field::Str(&path)), ("resumed", Field::U64(resumed))]);
+    // Before the agent runtime starts: every `running` turn is a previous process's, and a
+    // repeat of its idempotency key (its delivery, resumed above) must run it again.
+    let interrupted =
+        store.interrupt_running_turns().map_err(|e| std::io::Error::other(format!("store {path}: {e}")))?;
+    logger.event(
+        LogLevel::Info,
+        "store open",
+        &[
+            ("path", Field::Str(&path)),
+            ("resumed", Field::U64(resumed)),
+            ("interrupted_turns", Field::U64(interrupted)),
+        ],
+    );
     Ok(store)
 }
 

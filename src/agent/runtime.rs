@@ -319,6 +319,11 @@ impl Drop for Runtime {
 }
 
 impl Inner {
+    /// Whether the runtime is shutting down (an abort now is the shutdown's, not a client's).
+    pub(super) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// The run id of a remembered idempotency key.
     fn remembered_in_memory(&self, session_key: &str, idem: &str) -> Option<String> {
         let keys = self.recent_keys.lock();

@@ -79,6 +79,9 @@ struct End<'a> {
 }
 
 fn record_end(inner: &Inner, p: &Pending, end: End<'_>) -> Result<(), String> {
+    // A channel turn queues its reply and settles its inbox row in this same transaction.
+    let inbox =
+        p.request.reply.as_ref().map(|route| route.on_end(end.state, end.text, end.error.as_deref(), unix_ms()));
     let has_reply = !end.text.is_empty() || end.tool_calls.is_some();
     let assistant = has_reply.then(|| NewMessage {
         role: "assistant",
@@ -99,6 +102,10 @@ fn record_end(inner: &Inner, p: &Pending, end: End<'_>) -> Result<(), String> {
         error: end.error,
         model: end.model.to_owned(),
         assistant,
+    };
+    let write = match inbox {
+        Some(inbox) => AgentWrite::EndChannelTurn { end: Box::new(write), inbox: Box::new(inbox) },
+        None => write,
     };
     inner.store.agent_write_wait(write).map(|_| ()).map_err(|e| format!("the turn could not be stored: {e}"))
 }
@@ -181,9 +188,12 @@ pub(super) fn run(inner: &Arc<Inner>, mut p: Pending) {
             (p.sink)(TurnEvent::Final(&result));
         }
         Err(failure) if failure.error == ProviderError::Aborted => {
+            // Stopped by the shutdown, not by a client: `interrupted` releases the turn's
+            // idempotency key and keeps no half reply, so the next start can run it again.
+            let interrupted = inner.stopping();
             let end = End {
-                state: TurnState::Aborted,
-                text: &partial,
+                state: if interrupted { TurnState::Interrupted } else { TurnState::Aborted },
+                text: if interrupted { "" } else { &partial },
                 usage: Usage::default(),
                 cost: 0.0,
                 error: None,

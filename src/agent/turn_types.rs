@@ -51,6 +51,9 @@ pub struct ChatRequest {
     /// Sampling parameters the caller set for this turn (the OpenAI-compatible API passes
     /// them through); unset ones are left to the upstream's defaults.
     pub sampling: Sampling,
+    /// A channel turn: where its reply goes and which inbox row it settles, written in the
+    /// turn's end-of-turn transaction (`None`: the caller takes the reply from the sink).
+    pub reply: Option<crate::channel_turns::ReplyRoute>,
 }
 
 /// Per-turn sampling parameters, passed to the provider as given.

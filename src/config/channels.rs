@@ -28,6 +28,46 @@ pub struct ChannelsConfig {
     pub lark: LarkConfig,
     /// How replies are delivered back to the channels (the durable outbox's sender).
     pub outbound: OutboundConfig,
+    /// The channel loop: an agent turn per inbound message, its reply through the outbox.
+    pub replies: RepliesConfig,
+}
+
+/// `channels.replies`: inbound channel messages answered by agent turns.
+///
+/// The dispatcher runs a turn for each user message of a stored delivery from a channel whose
+/// send side is configured, in the session `<channel>:<chat id>`, and the turn's end queues the
+/// reply in the outbox in the same transaction. Values of 0 are raised to 1.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepliesConfig {
+    /// Answer channel messages. Off: deliveries are only published (`message:received`) and
+    /// left `dispatched`, as for a channel without send credentials.
+    pub enabled: bool,
+    /// Channel turns started by the dispatcher and not ended yet. Past it, the dispatcher starts
+    /// no more turns until one ends: later deliveries wait (published and `dispatched`, stored)
+    /// in line behind the first one it could not start, never dropped.
+    pub max_in_flight: usize,
+    /// First delay before the dispatcher tries again to start a turn the agent refused
+    /// (its queue, or the session's, is full); doubles per refusal up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    /// Longest delay between two tries of the same delivery.
+    pub retry_max_ms: u64,
+    /// Sent to the user, through the outbox, when the turn answering them ends in an error
+    /// (upstream down, timeout); the inbox row becomes `failed` either way. Empty: nothing is
+    /// sent.
+    pub error_text: String,
+}
+
+impl Default for RepliesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_in_flight: 16,
+            retry_base_ms: 200,
+            retry_max_ms: 5_000,
+            error_text: "Sorry, I could not answer that just now. Please try again in a moment.".into(),
+        }
+    }
 }
 
 /// `channels.outbound`: the outbox sender's retry policy and pacing.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::agent::turn_types::MAX_SESSION_KEY_BYTES;
-use crate::agent::{ChatRequest, Sampling, TurnResult};
+use crate::agent::{ChatRequest, TurnResult};
 use crate::app::App;
 use crate::auth::query_param;
 use crate::error::GatewayError;
@@ -61,8 +61,7 @@ pub fn parse_chat(body: &[u8], query: &str) -> Result<ChatRequest, GatewayError>
         model: b.model,
         idempotency_key: None,
         origin: SessionOrigin { channel: Some("api".into()), chat_id: None },
-        history: None,
-        sampling: Sampling::default(),
+        ..ChatRequest::default()
     })
 }
 

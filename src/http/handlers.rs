@@ -70,6 +70,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
                 &mut text,
             );
             app.outbound.stats().render_metrics(&mut text);
+            app.channel_turns.stats().render_metrics(&mut text, app.channel_turns.in_flight());
             Response::new(200, "text/plain; version=0.0.4; charset=utf-8", text.into_bytes())
         }
         RouteId::Activity => activity(app, head),

@@ -149,6 +149,23 @@ impl Parts {
     }
 }
 
+/// Tells the sender about outbox rows committed outside [`Outbound::enqueue`].
+#[derive(Debug, Clone)]
+pub struct QueuedRows {
+    doorbell: Sender<()>,
+    stats: Arc<OutboundStats>,
+}
+
+impl QueuedRows {
+    /// `rows` rows for `channel` were committed: count them and wake the sender (0 only wakes).
+    pub fn committed(&self, channel: Channel, rows: u64) {
+        if rows > 0 {
+            self.stats.queued(channel, rows);
+        }
+        let _ = self.doorbell.try_send(());
+    }
+}
+
 /// The outbound side's handle.
 #[derive(Debug)]
 pub struct Outbound {
@@ -187,25 +204,7 @@ impl Outbound {
         text: &str,
         reply_context: Option<&str>,
     ) -> Result<Receipt, EnqueueError> {
-        let first = Target::from_parts(channel, target, reply_context)?;
-        if text.trim().is_empty() {
-            return Err(EnqueueError::EmptyText);
-        }
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(EnqueueError::TooLong { bytes: text.len() });
-        }
-        let rows = split_rows(channel, text);
-        // A LINE reply token is single use: only the first row may use it.
-        let rest = match &first {
-            Target::Line { to: Some(to), reply_token: Some(_) } => {
-                Target::Line { to: Some(to.clone()), reply_token: None }
-            }
-            Target::Line { to: None, reply_token: Some(_) } if rows.len() > 1 => {
-                return Err(EnqueueError::LineNeedsPushTarget { rows: rows.len() });
-            }
-            other => other.clone(),
-        };
-        let (first_json, rest_json) = (first.to_json(), rest.to_json());
+        let rows = reply_rows(channel, target, text, reply_context, unix_ms())?;
         let (tx, rx) = bounded(1);
         let parts = Arc::new(Mutex::new(Parts {
             ids: vec![None; rows.len()],
@@ -214,19 +213,12 @@ impl Outbound {
             error: None,
             done: Some(tx),
         }));
-        let created_ms = unix_ms();
         let mut submitted = 0usize;
-        for (i, part) in rows.iter().enumerate() {
+        for (i, message) in rows.into_iter().enumerate() {
             // Stop at the first refusal: later parts must not go out without an earlier one.
             if parts.lock().error.is_some() {
                 break;
             }
-            let message = NewOutbound {
-                channel: channel.name().to_owned(),
-                target: if i == 0 { first_json.clone() } else { rest_json.clone() },
-                body: part.as_bytes().to_vec(),
-                created_ms,
-            };
             let (answer_parts, doorbell, stats) = (Arc::clone(&parts), self.doorbell.clone(), Arc::clone(&self.stats));
             submitted += 1;
             store.outbox_enqueue(
@@ -282,6 +274,13 @@ impl Outbound {
         self.enqueue(store, channel, target, text, reply_context)?.wait(timeout)
     }
 
+    /// A handle for code that queues outbox rows inside its own transaction (a channel turn's
+    /// end): it counts them and rings the sender once they are committed.
+    #[must_use]
+    pub fn queued_rows(&self) -> QueuedRows {
+        QueuedRows { doorbell: self.doorbell.clone(), stats: Arc::clone(&self.stats) }
+    }
+
     /// Wake the sender (something became due outside `enqueue`).
     pub fn ring(&self) {
         let _ = self.doorbell.try_send(());
@@ -320,6 +319,74 @@ impl Outbound {
             let _ = handle.join();
         }
     }
+}
+
+/// The outbox rows of one reply, in send order: `text` split to the platform's message size,
+/// the first part to the target built from `target` and `reply_context` (see
+/// [`Target::from_parts`]), the rest to the same target, except that a LINE reply token (single
+/// use) is left to the first part and the rest are pushed. Pure: what [`Outbound::enqueue`]
+/// queues, and what a channel turn queues inside its own end-of-turn transaction.
+///
+/// # Errors
+/// A bad target, an empty or too long text, or a LINE reply that needs pushes without a push
+/// target.
+pub fn reply_rows(
+    channel: Channel,
+    target: &str,
+    text: &str,
+    reply_context: Option<&str>,
+    created_ms: u64,
+) -> Result<Vec<NewOutbound>, EnqueueError> {
+    let first = Target::from_parts(channel, target, reply_context)?;
+    if text.trim().is_empty() {
+        return Err(EnqueueError::EmptyText);
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(EnqueueError::TooLong { bytes: text.len() });
+    }
+    let parts = split_rows(channel, text);
+    // A LINE reply token is single use: only the first row may use it.
+    let rest = match &first {
+        Target::Line { to: Some(to), reply_token: Some(_) } => Target::Line { to: Some(to.clone()), reply_token: None },
+        Target::Line { to: None, reply_token: Some(_) } if parts.len() > 1 => {
+            return Err(EnqueueError::LineNeedsPushTarget { rows: parts.len() });
+        }
+        other => other.clone(),
+    };
+    let (first_json, rest_json) = (first.to_json(), rest.to_json());
+    Ok(parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| NewOutbound {
+            channel: channel.name().to_owned(),
+            target: if i == 0 { first_json.clone() } else { rest_json.clone() },
+            body: part.as_bytes().to_vec(),
+            created_ms,
+        })
+        .collect())
+}
+
+/// The send credential `channel` lacks, named by its configuration key (`None`: it can send).
+/// A channel turn's reply goes out only where this is `None`; Discord replies follow up the
+/// interaction, which needs `application_id` only.
+#[must_use]
+pub fn missing_send_key(settings: &Settings, channel: Channel) -> Option<&'static str> {
+    let config = sender_config(settings);
+    let creds = config.creds.get(channel.index())?;
+    let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let (token, account) = match channel {
+        Channel::Generic | Channel::Hooks => return Some("a send API (this channel has none)"),
+        Channel::Telegram => ("channels.telegram.bot_token", None),
+        Channel::Slack => ("channels.slack.bot_token", None),
+        Channel::Discord => return (!has(&creds.account)).then_some("channels.discord.application_id"),
+        Channel::WhatsApp => ("channels.whatsapp.access_token", Some("channels.whatsapp.phone_number_id")),
+        Channel::Line => ("channels.line.channel_access_token", None),
+        Channel::Lark => ("channels.lark.app_secret", Some("channels.lark.app_id")),
+    };
+    if !has(&creds.token) {
+        return Some(token);
+    }
+    account.filter(|_| !has(&creds.account))
 }
 
 fn ms(v: u64) -> Duration {

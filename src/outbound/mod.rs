@@ -39,7 +39,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use api::{EnqueueError, Outbound};
+pub use api::{EnqueueError, Outbound, QueuedRows, missing_send_key, reply_rows};
 pub use target::Target;
 
 /// Largest text one [`Outbound::enqueue`] takes; longer is refused with

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::methods::{params, to_vec};
 use crate::agent::chat_events::usage_json;
-use crate::agent::{ChatRequest, Sampling, TurnEvent, no_sink};
+use crate::agent::{ChatRequest, TurnEvent, no_sink};
 use crate::error::GatewayError;
 use crate::store::{AgentWrite, MessageRow, SessionOrigin, SessionRow, StoreError};
 
@@ -76,8 +76,7 @@ impl SendParams {
             model: self.model,
             idempotency_key: self.idempotency_key,
             origin: SessionOrigin { channel: Some("control-ui".into()), chat_id: None },
-            history: None,
-            sampling: Sampling::default(),
+            ..ChatRequest::default()
         })
     }
 }

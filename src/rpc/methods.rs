@@ -304,6 +304,8 @@ pub(super) fn channels_status(ctx: &mut Ctx<'_>, _: Option<&RawValue>) -> Result
                 "rejected": s.rejected,
                 "lastDeliveryMs": (s.last_delivery_ms > 0).then_some(s.last_delivery_ms),
                 "outbound": ctx.app.outbound.stats().snapshot(channel).to_json(),
+                "replies": ctx.app.channel_turns.answers(channel),
+                "turns": ctx.app.channel_turns.stats().snapshot(channel).to_json(),
             })
         })
         .collect();

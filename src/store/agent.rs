@@ -11,10 +11,19 @@
 //!   second [`AgentWrite::StartTurn`] with the same pair stores nothing and answers 0.
 //! - Every read is bounded: listings cap at [`MAX_QUERY_LIMIT`](super::types::MAX_QUERY_LIMIT)
 //!   rows.
+//! - A channel turn ([`AgentWrite::EndChannelTurn`]) queues its reply in the outbox and settles
+//!   its inbox row in the SAME transaction that ends the turn, so a crash leaves either the
+//!   turn running (re-run after the restart) or the turn ended with its reply queued, never
+//!   one without the other.
+//! - A turn that ends `interrupted` (the process stopped under it) gives its idempotency key
+//!   back, so a repeat of that key runs the turn again instead of answering with a run that
+//!   never finished.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::types::StoreError;
+use super::types::{NewOutbound, StoreError};
 
 /// Where a turn is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -28,11 +37,15 @@ pub enum TurnState {
     Aborted,
     /// Ended with an error (upstream, timeout).
     Error,
+    /// The process stopped while it ran (shutdown, or found `running` at the next open after a
+    /// crash): its idempotency key is released so a repeat runs it again, and its messages
+    /// leave the transcript (the turn row stays, with the reason in `error`).
+    Interrupted,
 }
 
 impl TurnState {
     /// Every state.
-    pub const ALL: [Self; 4] = [Self::Running, Self::Done, Self::Aborted, Self::Error];
+    pub const ALL: [Self; 5] = [Self::Running, Self::Done, Self::Aborted, Self::Error, Self::Interrupted];
 
     /// The stable name, as stored.
     #[must_use]
@@ -42,6 +55,7 @@ impl TurnState {
             Self::Done => "done",
             Self::Aborted => "aborted",
             Self::Error => "error",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -156,6 +170,49 @@ pub enum AgentWrite {
         /// Session key.
         session_key: String,
     },
+    /// End a channel turn: `end` (an [`AgentWrite::EndTurn`]) and, only if it ended a running
+    /// turn, what `inbox` says (queue the reply, settle the inbox row), all in one transaction.
+    EndChannelTurn {
+        /// The turn's end.
+        end: Box<AgentWrite>,
+        /// The reply and the inbox row.
+        inbox: Box<InboxReply>,
+    },
+    /// At open, before any turn of this process starts: every `running` turn (left by a crash)
+    /// becomes `interrupted`, counted in its session's ended turns, with its idempotency key
+    /// released (named in its `error`) and its messages removed from the transcript. Answers
+    /// how many.
+    InterruptRunning {
+        /// Stamped as their end, Unix ms.
+        ended_ms: u64,
+    },
+}
+
+/// What a channel turn's end does besides ending the turn ([`AgentWrite::EndChannelTurn`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxReply {
+    /// The inbox row whose message the turn answers.
+    pub inbox_id: i64,
+    /// The row's `attempts` when it was dispatched: a row replayed since is left alone.
+    pub attempt: u32,
+    /// `(session key, idempotency key)` of every turn the row's messages started, this one
+    /// included: the row is `done` once all of them ended `done`.
+    pub turns: Arc<[(String, String)]>,
+    /// Outbox rows to queue (the reply's parts, or the error notice), in order.
+    pub outbox: Vec<NewOutbound>,
+    /// What happens to the inbox row.
+    pub outcome: InboxOutcome,
+}
+
+/// How a channel turn settles its inbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxOutcome {
+    /// Answered: the row becomes `done` once every turn of it ended `done`.
+    Answered,
+    /// The row becomes `failed` with this reason (replayable), unless already settled.
+    Failed(String),
+    /// Left as it is (`dispatched`): the turn is run again after the restart.
+    Interrupted,
 }
 
 /// The committed result of an [`AgentWrite`]: rows changed (0 for a patch or delete of a

@@ -269,6 +269,17 @@ impl Store {
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }
 
+    /// Every turn still `running` in the store (a crash left it so) becomes `interrupted`, its
+    /// idempotency key released; returns how many. Call once after [`Store::open`], before the
+    /// agent runtime starts (every running row is then a previous process's). Waits for the
+    /// commit.
+    ///
+    /// # Errors
+    /// The store failed or closed.
+    pub fn interrupt_running_turns(&self) -> Result<u64, StoreError> {
+        self.agent_write_wait(AgentWrite::InterruptRunning { ended_ms: crate::app::unix_ms() })
+    }
+
     /// The agent runtime's reads (on the read side; they never wait for the writer).
     ///
     /// # Errors

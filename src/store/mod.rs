@@ -33,8 +33,8 @@ pub mod writer;
 mod tests;
 
 pub use agent::{
-    AgentOutcome, AgentReads, AgentWrite, MessageRow, ModelUsage, NewMessage, SessionOrigin, SessionRow, TurnRow,
-    TurnState,
+    AgentOutcome, AgentReads, AgentWrite, InboxOutcome, InboxReply, MessageRow, ModelUsage, NewMessage, SessionOrigin,
+    SessionRow, TurnRow, TurnState,
 };
 pub use backend::{Applied, Backend, DedupStats, Outcome, WriteOp};
 pub use dedup::DedupLimits;

@@ -409,7 +409,7 @@ fn append(
     Ok(Appended::Stored { id })
 }
 
-fn enqueue(tx: &Connection, m: &NewOutbound) -> rusqlite::Result<i64> {
+pub(super) fn enqueue(tx: &Connection, m: &NewOutbound) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO outbox (channel, target, body, state, created_ms, next_attempt_ms) \
          VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",

@@ -4,11 +4,15 @@
 //!
 //! Guarantees: every statement is prepared once and cached; every listing is bounded by
 //! [`MAX_QUERY_LIMIT`]; a stored value that is not what this code writes (an unknown turn
-//! state) is an error, never a guess.
+//! state) is an error, never a guess. A channel turn's inbox row is only ever settled while it
+//! is still unfinished and on the attempt that started the turn (a replay since wins).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::agent::{AgentOutcome, AgentReads, AgentWrite, MessageRow, ModelUsage, SessionRow, TurnRow, TurnState};
+use super::agent::{
+    AgentOutcome, AgentReads, AgentWrite, InboxOutcome, InboxReply, MessageRow, ModelUsage, SessionRow, TurnRow,
+    TurnState,
+};
 use super::sqlite::SqliteBackend;
 use super::types::{MAX_QUERY_LIMIT, StoreError};
 
@@ -106,6 +110,9 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
                 // reply and the totals would have nothing to belong to.
                 return Ok(0);
             }
+            if *state == TurnState::Interrupted {
+                release_interrupted(tx, session_key, run_id)?;
+            }
             if let Some(m) = assistant {
                 insert_message(tx, session_key, run_id, m, ended)?;
             }
@@ -137,7 +144,83 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
             tx.prepare_cached("DELETE FROM turns WHERE session_key = ?1")?.execute(params![session_key])?;
             Ok(tx.prepare_cached("DELETE FROM sessions WHERE key = ?1")?.execute(params![session_key])? as u64)
         }
+        AgentWrite::EndChannelTurn { end, inbox } => {
+            let changed = apply(tx, end, now)?;
+            if changed > 0 {
+                settle_inbox(tx, inbox, now)?;
+            }
+            Ok(changed)
+        }
+        AgentWrite::InterruptRunning { ended_ms } => {
+            let running: Vec<(String, String)> = tx
+                .prepare_cached("SELECT session_key, run_id FROM turns WHERE state = 'running'")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (session_key, run_id) in &running {
+                tx.prepare_cached("DELETE FROM transcript WHERE session_key = ?1 AND run_id = ?2")?
+                    .execute(params![session_key, run_id])?;
+            }
+            tx.prepare_cached(
+                "UPDATE sessions SET turns = turns + (SELECT COUNT(*) FROM turns t \
+                 WHERE t.session_key = sessions.key AND t.state = 'running') \
+                 WHERE key IN (SELECT session_key FROM turns WHERE state = 'running')",
+            )?
+            .execute([])?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE turns SET state = 'interrupted', ended_ms = ?1, \
+                     error = 'interrupted: the gateway stopped while this turn ran' \
+                     || COALESCE('; idempotency key ' || idempotency_key || ' released for a re-run', ''), \
+                     idempotency_key = NULL WHERE state = 'running'",
+                )?
+                .execute(params![col(*ended_ms)])?;
+            Ok(n as u64)
+        }
     }
+}
+
+/// An interrupted turn gives its idempotency key back (a repeat must run the turn again, and
+/// the unique index would refuse the new run's row while this one held it) and leaves nothing
+/// in the transcript (the re-run stores the user's message again; a half reply would only
+/// confuse the model). The turn row stays, as the record.
+fn release_interrupted(tx: &Connection, session_key: &str, run_id: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE turns SET idempotency_key = NULL WHERE run_id = ?1")?.execute(params![run_id])?;
+    tx.prepare_cached("DELETE FROM transcript WHERE session_key = ?1 AND run_id = ?2")?
+        .execute(params![session_key, run_id])?;
+    Ok(())
+}
+
+/// The inbox side of a channel turn's end: queue the outbox rows, then settle the row.
+fn settle_inbox(tx: &Connection, reply: &InboxReply, now: i64) -> rusqlite::Result<()> {
+    for message in &reply.outbox {
+        super::sqlite::enqueue(tx, message)?;
+    }
+    let unfinished = "AND attempts = ?4 AND state IN ('received', 'dispatched')";
+    match &reply.outcome {
+        InboxOutcome::Interrupted => {}
+        InboxOutcome::Failed(why) => {
+            tx.prepare_cached(&format!(
+                "UPDATE inbox SET state = 'failed', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"
+            ))?
+            .execute(params![why, now, reply.inbox_id, reply.attempt])?;
+        }
+        InboxOutcome::Answered => {
+            let mut state =
+                tx.prepare_cached("SELECT state FROM turns WHERE session_key = ?1 AND idempotency_key = ?2")?;
+            for (session_key, key) in reply.turns.iter() {
+                let s: Option<String> = state.query_row(params![session_key, key], |r| r.get(0)).optional()?;
+                if s.as_deref() != Some(TurnState::Done.as_str()) {
+                    // A sibling still runs (or has not started): its own end settles the row.
+                    return Ok(());
+                }
+            }
+            tx.prepare_cached(&format!(
+                "UPDATE inbox SET state = 'done', error = ?1, updated_ms = ?2 WHERE id = ?3 {unfinished}"
+            ))?
+            .execute(params![None::<String>, now, reply.inbox_id, reply.attempt])?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_message(

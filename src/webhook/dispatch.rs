@@ -11,6 +11,12 @@
 //! still queued in the writer are never read (and published) a second time. At start every unfinished delivery (`received`, or `dispatched` but
 //! not `done`/`failed` when the process stopped) is dispatched again: consumers see a delivery
 //! at least once and tell repeats apart by `inboxId`.
+//!
+//! For a channel that is answered (`crate::channel_turns`) it also starts the agent turns of
+//! the delivery's messages, after the row's `dispatched` state is queued (so a turn's end,
+//! which settles the row through the same writer queue, always lands after it), through its
+//! [`TurnLine`]: a turn the agent cannot take yet waits there, it is never dropped, and a full
+//! line stops the reading of new deliveries (they wait in the inbox).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +28,11 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::normalize::normalize;
+use super::delivery::BodyError;
+use super::normalize::{Message, normalize};
 use super::{Channel, lark};
 use crate::app::App;
+use crate::channel_turns::line::TurnLine;
 use crate::config::LogLevel;
 use crate::config::ingest::NativeVerifier;
 use crate::log::Field;
@@ -65,12 +73,12 @@ impl Dispatcher {
     /// # Errors
     /// The thread could not be spawned.
     pub fn start(&self, app: Weak<App>) -> std::io::Result<()> {
-        let bell = self.bell.clone();
+        let (bell, doorbell) = (self.bell.clone(), self.doorbell.clone());
         let replays = Arc::clone(&self.replays.ids);
         let stop = Arc::clone(&self.stop);
         let handle = std::thread::Builder::new()
             .name("talon-dispatch".into())
-            .spawn(move || run(&app, &bell, &replays, &stop))?;
+            .spawn(move || run(&app, &Wake { bell, doorbell }, &replays, &stop))?;
         *self.handle.lock() = Some(handle);
         Ok(())
     }
@@ -112,8 +120,16 @@ impl Replays {
     }
 }
 
-fn run(app: &Weak<App>, bell: &Receiver<()>, replays: &Mutex<Vec<i64>>, stop: &AtomicBool) {
+/// The dispatcher's doorbell, both ends: it sleeps on `bell`; a channel turn's end rings
+/// `doorbell` (a slot of `channels.replies.max_in_flight` came free).
+struct Wake {
+    bell: Receiver<()>,
+    doorbell: Sender<()>,
+}
+
+fn run(app: &Weak<App>, wake: &Wake, replays: &Mutex<Vec<i64>>, stop: &AtomicBool) {
     let mut cursor = 0i64;
+    let mut line = TurnLine::default();
     while !stop.load(Ordering::Acquire) {
         let Some(app) = app.upgrade() else { return };
         let replayed = std::mem::take(&mut *replays.lock());
@@ -125,9 +141,12 @@ fn run(app: &Weak<App>, bell: &Receiver<()>, replays: &Mutex<Vec<i64>>, stop: &A
                 // publish them twice.
                 .filter(|e| e.id <= cursor && e.state == InboxState::Received)
                 .collect();
-            dispatch(&app, again);
+            dispatch(&app, again, &mut line, &wake.doorbell);
         }
-        let batch = match app.store.received_after(cursor, BATCH) {
+        line.run(&app, &wake.doorbell);
+        // A full line holds new deliveries back in the inbox, stored and `received`.
+        let batch = if line.is_full() { Ok(Vec::new()) } else { app.store.received_after(cursor, BATCH) };
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 let why = e.to_string();
@@ -144,34 +163,44 @@ fn run(app: &Weak<App>, bell: &Receiver<()>, replays: &Mutex<Vec<i64>>, stop: &A
         if let Some(last) = batch.last() {
             cursor = last.id;
         }
-        dispatch(&app, batch);
+        dispatch(&app, batch, &mut line, &wake.doorbell);
+        let wait = line.wait_at_most(POLL_INTERVAL);
         drop(app);
         if !more {
-            let _ = bell.recv_timeout(POLL_INTERVAL);
+            let _ = wake.bell.recv_timeout(wait);
         }
     }
 }
 
-/// Publish the messages of each delivery and record the outcome.
-fn dispatch(app: &App, batch: Vec<InboxEntry>) {
+/// The messages of a stored delivery from `channel`, as `message:received` carries them.
+///
+/// # Errors
+/// The body holds nothing the channel sends (see `normalize`).
+pub(crate) fn messages_of(app: &App, channel: Channel, entry: &InboxEntry) -> Result<Vec<Message>, BodyError> {
+    let content_type = entry.headers.get("content-type").and_then(serde_json::Value::as_str);
+    let plain = plaintext(app, channel, &entry.body);
+    // A Standard Webhooks delivery (named by `webhook-id`) is any payload, not Comis's schema.
+    let standard = channel == Channel::Hooks && entry.headers.get(super::standard::ID_HEADER).is_some();
+    let shape = if standard { Channel::Generic } else { channel };
+    normalize(shape, content_type, &plain).map(|mut messages| {
+        for m in &mut messages {
+            m.channel = channel.name();
+        }
+        messages
+    })
+}
+
+/// Publish the messages of each delivery, record the outcome, and put the turns of answered
+/// channels in line.
+fn dispatch(app: &App, batch: Vec<InboxEntry>, line: &mut TurnLine, doorbell: &Sender<()>) {
     let mut dispatched = Vec::with_capacity(batch.len());
+    let mut planned = Vec::new();
     for entry in batch {
         let Some(channel) = Channel::from_name(&entry.channel) else {
             app.store.set_state(vec![entry.id], InboxState::Failed, Some(format!("unknown channel {}", entry.channel)));
             continue;
         };
-        let content_type = entry.headers.get("content-type").and_then(serde_json::Value::as_str);
-        let plain = plaintext(app, channel, &entry.body);
-        // A Standard Webhooks delivery (named by `webhook-id`) is any payload, not Comis's schema.
-        let standard = channel == Channel::Hooks && entry.headers.get(super::standard::ID_HEADER).is_some();
-        let shape = if standard { Channel::Generic } else { channel };
-        let normalized = normalize(shape, content_type, &plain).map(|mut messages| {
-            for m in &mut messages {
-                m.channel = channel.name();
-            }
-            messages
-        });
-        match normalized {
+        match messages_of(app, channel, &entry) {
             Ok(messages) => {
                 for (index, m) in messages.iter().enumerate() {
                     let payload = json!({
@@ -182,7 +211,20 @@ fn dispatch(app: &App, batch: Vec<InboxEntry>) {
                     // The name is in the catalogue; publishing cannot fail for it.
                     let _ = app.bus.publish("message:received", &payload);
                 }
-                dispatched.push(entry.id);
+                match app.channel_turns.plan(&entry, channel, &messages) {
+                    Some(plan) => {
+                        if plan.refused.is_empty() {
+                            dispatched.push(entry.id);
+                        } else {
+                            // The other messages are still answered; the row says which were not.
+                            app.store.set_state(vec![entry.id], InboxState::Failed, Some(plan.refused.join("; ")));
+                        }
+                        if !plan.turns.is_empty() {
+                            planned.push((entry.id, plan));
+                        }
+                    }
+                    None => dispatched.push(entry.id),
+                }
             }
             Err(e) => app.store.set_state(vec![entry.id], InboxState::Failed, Some(e.to_string())),
         }
@@ -190,6 +232,11 @@ fn dispatch(app: &App, batch: Vec<InboxEntry>) {
     if !dispatched.is_empty() {
         app.store.set_state(dispatched, InboxState::Dispatched, None);
     }
+    // Only now: every state above is queued in the writer ahead of any turn's end.
+    for (id, plan) in planned {
+        line.push(id, plan);
+    }
+    line.run(app, doorbell);
 }
 
 /// Lark deliveries are stored as received (encrypted when an Encrypt Key is set).

@@ -8,6 +8,7 @@
 //! on drop.
 
 mod agent;
+mod channel_turns;
 mod sqlite;
 mod writer;
 

@@ -25,6 +25,7 @@ struct Interaction {
     member: Obj<Member>,
     user: Obj<WithId>,
     data: Obj<Data>,
+    token: Val,
 }
 
 #[derive(Deserialize, Default)]
@@ -87,6 +88,7 @@ pub(super) fn normalize(body: &[u8]) -> Result<Vec<Message>, BodyError> {
     let id = |o: &Obj<WithId>| o.get().and_then(|w| w.id.id());
     m.sender = i.member.get().and_then(|mem| id(&mem.user)).or_else(|| id(&i.user));
     m.chat = i.channel_id.id().or_else(|| id(&i.channel));
+    m.reply_context = i.token.text();
     let Some(data) = i.data.get() else { return Ok(vec![m]) };
     m.text = match kind {
         "command" | "autocomplete" => data.name.text().map(|name| {

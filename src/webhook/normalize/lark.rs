@@ -53,6 +53,7 @@ struct Event {
 #[serde(default)]
 struct Sender {
     sender_id: Obj<SenderId>,
+    sender_type: Val,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,6 +110,7 @@ pub(super) fn normalize(body: &[u8]) -> Result<Vec<Message>, BodyError> {
 
 fn v2(ev: &Event) -> Message {
     let mut m = Message::new(Channel::Lark, "message");
+    m.from_bot = ev.sender.get().is_some_and(|s| s.sender_type.as_str() == Some("app"));
     m.sender = ev
         .sender
         .get()

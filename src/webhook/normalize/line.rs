@@ -30,6 +30,8 @@ struct Event {
     source: Obj<Source>,
     message: Obj<LineMessage>,
     postback: Obj<Postback>,
+    #[serde(rename = "replyToken")]
+    reply_token: Val,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,6 +76,7 @@ pub(super) fn normalize(body: &[u8]) -> Result<Vec<Message>, BodyError> {
 fn event(ev: &Event) -> Message {
     let kind = ev.kind.as_str();
     let mut m = Message::new(Channel::Line, kind_or(kind, "event"));
+    m.reply_context = ev.reply_token.text();
     if let Some(src) = ev.source.get() {
         m.sender = src.user_id.text();
         m.chat = src.group_id.text().or_else(|| src.room_id.text()).or_else(|| src.user_id.text());

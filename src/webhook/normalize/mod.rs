@@ -59,6 +59,18 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// What the item is (see the module vocabulary).
     pub kind: String,
+    /// What a reply must name to answer this item: Slack's `thread_ts`, Discord's interaction
+    /// `token`, LINE's `replyToken` (as `outbound::Target::from_parts` reads it). Never
+    /// published: a Discord or LINE token lets whoever holds it reply as the bot.
+    #[serde(skip)]
+    pub reply_context: Option<String>,
+    /// The thread within `chat` the item belongs to (Slack `thread_ts`): part of its session.
+    #[serde(skip)]
+    pub thread: Option<String>,
+    /// Sent by a bot (Telegram `from.is_bot`, Slack `bot_id` or `bot_message`, Lark
+    /// `sender_type: app`): never answered, so a bot never answers itself or another bot.
+    #[serde(skip)]
+    pub from_bot: bool,
 }
 
 impl Message {
@@ -71,6 +83,9 @@ impl Message {
             text: None,
             attachments: Vec::new(),
             kind: kind.into(),
+            reply_context: None,
+            thread: None,
+            from_bot: false,
         }
     }
 

@@ -39,6 +39,7 @@ struct Event {
     bot_id: Val,
     channel: Val,
     text: Val,
+    thread_ts: Val,
     files: List<Obj<SlackFile>>,
     message: Obj<Inner>,
 }
@@ -117,6 +118,8 @@ fn event(ev: &Event) -> Message {
     };
     let mut m = Message::new(Channel::Slack, kind);
     m.chat = ev.channel.text();
+    m.thread = ev.thread_ts.text();
+    m.reply_context.clone_from(&m.thread);
     match (subtype, ev.message.get()) {
         (Some("message_changed"), Some(inner)) => {
             m.sender = inner.user.text().or_else(|| inner.bot_id.text());
@@ -129,6 +132,8 @@ fn event(ev: &Event) -> Message {
             m.attachments = files(&ev.files);
         }
     }
+    // The bot's own posts come back as message events carrying its `bot_id`.
+    m.from_bot = ev.bot_id.text().is_some() || subtype == Some("bot_message");
     m
 }
 

@@ -50,6 +50,7 @@ struct TgMessage {
 #[serde(default)]
 struct Peer {
     id: Val,
+    is_bot: Val,
 }
 
 #[derive(Deserialize, Default)]
@@ -102,6 +103,7 @@ pub(super) fn normalize(body: &[u8]) -> Result<Vec<Message>, BodyError> {
     if let Some(cb) = u.callback_query.get() {
         let mut m = Message::new(Channel::Telegram, "callback_query");
         m.sender = peer_id(&cb.from);
+        m.from_bot = cb.from.get().is_some_and(|p| p.is_bot == Val::Bool(true));
         m.chat = cb.message.get().and_then(|msg| peer_id(&msg.chat));
         m.text = cb.data.text();
         return Ok(vec![m]);
@@ -122,6 +124,7 @@ fn peer_id(p: &Obj<Peer>) -> Option<String> {
 fn message(kind: &str, msg: &TgMessage) -> Message {
     let mut m = Message::new(Channel::Telegram, kind);
     m.sender = peer_id(&msg.from).or_else(|| peer_id(&msg.sender_chat));
+    m.from_bot = msg.from.get().is_some_and(|p| p.is_bot == Val::Bool(true));
     m.chat = peer_id(&msg.chat);
     m.text = msg.text.text().or_else(|| msg.caption.text());
     // Telegram lists every size of a photo; the largest is the one worth fetching.

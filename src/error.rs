@@ -147,6 +147,8 @@ pub enum GatewayError {
     RunNotFound(String),
     /// No agent with this id.
     AgentNotFound(String),
+    /// No pending tool approval with this id (unknown, already resolved, or expired).
+    ApprovalNotFound(String),
     /// An agent turn ended in an error (upstream, timeout, store); `kind` is its short code.
     AgentTurn {
         /// `turn_timeout`, `upstream_unavailable`, ... (see the provider error codes), or `store`.
@@ -197,7 +199,7 @@ impl GatewayError {
             Self::WebhookChallenge(_) => 403,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => 404,
             Self::StoreFailed | Self::SessionBusy { .. } => 503,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 404,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ApprovalNotFound(_) => 404,
             Self::AgentTurn { kind, .. } if kind.ends_with("timeout") => 504,
             Self::AgentTurn { .. } => 502,
         }
@@ -280,6 +282,9 @@ impl GatewayError {
             Self::SessionNotFound(key) => format!("no session {key:?}"),
             Self::RunNotFound(run) => format!("no running or waiting turn {run:?} in this session"),
             Self::AgentNotFound(id) => format!("no agent {id:?} (see GET /api/agents)"),
+            Self::ApprovalNotFound(id) => {
+                format!("no pending approval {id:?} (unknown, already resolved, or expired)")
+            }
             Self::AgentTurn { kind, message } => format!("agent turn failed ({kind}): {message}"),
         }
     }
@@ -309,7 +314,9 @@ impl GatewayError {
             Self::WebhookBody(_) | Self::WebhookSchema(_) => -32602,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => -32602,
             Self::StoreFailed | Self::SessionBusy { .. } => -32004,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => -32602,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ApprovalNotFound(_) => {
+                -32602
+            }
             Self::AgentTurn { .. } => -32603,
         }
     }
@@ -367,7 +374,9 @@ impl GatewayError {
             | Self::InboxEntryNotFound(_) => 1008,
             Self::StoreFailed | Self::AgentTurn { .. } => 1011,
             Self::SessionBusy { .. } => 1013,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 1008,
+            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ApprovalNotFound(_) => {
+                1008
+            }
         }
     }
 

@@ -67,6 +67,11 @@ fn tools_catalog_lists_current_time_in_both_dialects() {
     assert_eq!(time["requiresApproval"], true);
     assert_eq!(time["parameters"]["type"], "object");
     assert_eq!(catalog["count"], tools.len());
+    let schema = ok_payload(&call(&mut ws, &frame("2", "config.schema", json!({})), &mut Vec::new()));
+    let enabled = &schema["schema"]["properties"]["agent"]["properties"]["tools"]["properties"]["enabled"];
+    assert_eq!(enabled["oneOf"][0]["const"], "all", "agent.tools.enabled is \"all\" or a list: {enabled}");
+    let timeout = &schema["schema"]["properties"]["agent"]["properties"]["approval_timeout_ms"];
+    assert_eq!(timeout["default"], 120_000);
 
     let off = server(json!({ "tools": { "enabled": [] } }));
     let mut rpc = open(&off, "/ws?protocol=jsonrpc");

@@ -149,6 +149,8 @@ pub enum GatewayError {
     AgentNotFound(String),
     /// No configured model with this id (`provider/model`, or a model name one provider lists).
     ModelNotFound(String),
+    /// No pending tool approval with this id (unknown, already resolved, or expired).
+    ApprovalNotFound(String),
     /// An agent turn ended in an error (upstream, timeout, store); `kind` is its short code.
     AgentTurn {
         /// `turn_timeout`, `upstream_unavailable`, ... (see the provider error codes), or `store`.
@@ -199,7 +201,11 @@ impl GatewayError {
             Self::WebhookChallenge(_) => 403,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => 404,
             Self::StoreFailed | Self::SessionBusy { .. } => 503,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ModelNotFound(_) => 404,
+            Self::SessionNotFound(_)
+            | Self::RunNotFound(_)
+            | Self::AgentNotFound(_)
+            | Self::ModelNotFound(_)
+            | Self::ApprovalNotFound(_) => 404,
             Self::AgentTurn { kind, .. } if kind.ends_with("timeout") => 504,
             Self::AgentTurn { .. } => 502,
         }
@@ -283,6 +289,9 @@ impl GatewayError {
             Self::RunNotFound(run) => format!("no running or waiting turn {run:?} in this session"),
             Self::AgentNotFound(id) => format!("no agent {id:?} (see GET /api/agents)"),
             Self::ModelNotFound(id) => format!("The model '{id}' does not exist (see GET /v1/models)"),
+            Self::ApprovalNotFound(id) => {
+                format!("no pending approval {id:?} (unknown, already resolved, or expired)")
+            }
             Self::AgentTurn { kind, message } => format!("agent turn failed ({kind}): {message}"),
         }
     }
@@ -312,7 +321,11 @@ impl GatewayError {
             Self::WebhookBody(_) | Self::WebhookSchema(_) => -32602,
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => -32602,
             Self::StoreFailed | Self::SessionBusy { .. } => -32004,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ModelNotFound(_) => -32602,
+            Self::SessionNotFound(_)
+            | Self::RunNotFound(_)
+            | Self::AgentNotFound(_)
+            | Self::ModelNotFound(_)
+            | Self::ApprovalNotFound(_) => -32602,
             Self::AgentTurn { .. } => -32603,
         }
     }
@@ -370,7 +383,11 @@ impl GatewayError {
             | Self::InboxEntryNotFound(_) => 1008,
             Self::StoreFailed | Self::AgentTurn { .. } => 1011,
             Self::SessionBusy { .. } => 1013,
-            Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) | Self::ModelNotFound(_) => 1008,
+            Self::SessionNotFound(_)
+            | Self::RunNotFound(_)
+            | Self::AgentNotFound(_)
+            | Self::ModelNotFound(_)
+            | Self::ApprovalNotFound(_) => 1008,
         }
     }
 

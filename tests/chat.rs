@@ -7,89 +7,15 @@
 #[path = "support/slow_upstream.rs"]
 mod slow_upstream;
 mod support;
+#[path = "support/ws.rs"]
+mod ws;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use slow_upstream::{SlowUpstream, slow_server};
 use support::{TestServer, expect_response, post_with};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
-
-type Ws = WebSocket<TcpStream>;
-
-fn open(server: &TestServer, target: &str) -> Ws {
-    let stream = TcpStream::connect(server.addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let req = format!("ws://{}{target}", server.addr).into_client_request().expect("request");
-    let (mut ws, _) = tungstenite::client::client(req, stream).expect("upgrade");
-    let hello = next_json(&mut ws);
-    assert!(hello.to_string().contains("hello-ok"), "{hello}");
-    ws
-}
-
-fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match ws.read().expect("read") {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-fn is_push(v: &Value) -> bool {
-    v.get("type").and_then(Value::as_str) == Some("event") || (v.get("jsonrpc").is_some() && v.get("method").is_some())
-}
-
-/// Send a request and return its reply, keeping the pushes that arrived before it.
-fn call(ws: &mut Ws, req: &Value, pushes: &mut Vec<Value>) -> Value {
-    ws.send(Message::text(req.to_string())).expect("send");
-    loop {
-        let v = next_json(ws);
-        if !is_push(&v) {
-            return v;
-        }
-        pushes.push(v);
-    }
-}
-
-fn frame(id: &str, method: &str, params: Value) -> Value {
-    json!({ "type": "req", "id": id, "method": method, "params": params })
-}
-
-fn ok_payload(reply: &Value) -> Value {
-    assert_eq!(reply["ok"], true, "{reply}");
-    reply["payload"].clone()
-}
-
-/// The `chat` event payloads of `run_id` (frames dialect), from `pushes` then the socket,
-/// until its `final`, `aborted` or `error`.
-fn chat_events(ws: &mut Ws, pushes: Vec<Value>, run_id: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut pending = pushes.into_iter();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        assert!(Instant::now() < deadline, "no end of run {run_id}");
-        let v = pending.next().unwrap_or_else(|| next_json(ws));
-        let payload = if v["type"] == "event" && v["event"] == "chat" {
-            v["payload"].clone()
-        } else if v["method"] == "chat" || v["method"] == "chat.chunk" {
-            v["params"].clone()
-        } else {
-            continue;
-        };
-        if payload["runId"] != run_id {
-            continue;
-        }
-        let end = matches!(payload["state"].as_str(), Some("final" | "aborted" | "error"));
-        out.push(payload);
-        if end {
-            return out;
-        }
-    }
-}
+use ws::{Ws, call, chat_events, frame, next_json, ok_payload, open};
 
 #[test]
 fn chat_send_in_the_frames_dialect_streams_ordered_events_then_history_has_the_turn() {

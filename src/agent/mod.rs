@@ -6,6 +6,8 @@
 //! - [`turn`]: one turn on an agent thread, from stored history to the stored end.
 //! - [`turn_types`]: the request, the events a caller's sink receives, limits, cost.
 //! - [`chat_events`]: a turn's `chat` events on the bus, in OpenClaw's and Human's shapes.
+//! - [`tools`]: the built-in tools, their registry and the approval table; [`tool_round`]:
+//!   one round of the model's tool calls inside a turn.
 //!
 //! Architecture invariant: nothing here runs on an I/O reactor thread. Every call blocks (an
 //! upstream request, a body read, a backoff sleep, a store commit) and belongs on an agent
@@ -15,6 +17,8 @@
 pub mod chat_events;
 pub mod providers;
 pub mod runtime;
+mod tool_round;
+pub mod tools;
 mod turn;
 pub mod turn_types;
 

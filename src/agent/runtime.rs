@@ -14,7 +14,8 @@
 //! - A repeated `idempotencyKey` in a session returns the first run and starts nothing, both
 //!   while it runs (remembered here) and after (found in the store).
 //! - [`Runtime::shutdown`] aborts everything, lets each turn record its end, and joins the
-//!   threads; call it before the store shuts down.
+//!   threads; call it before the store shuts down. A turn waiting for a tool approval waits on
+//!   its abort handle, so shutdown ends that wait at once too.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 
 use super::providers::{AbortHandle, ProviderError, Router};
+use super::tools::ToolRegistry;
+use super::tools::approvals::Approvals;
 use super::turn_types::{ChatRequest, Submitted, TurnSink, new_id};
 use crate::config::agent::AgentConfig;
 use crate::error::GatewayError;
@@ -62,6 +65,10 @@ pub(super) struct Inner {
     pub(super) store: Arc<Store>,
     pub(super) bus: Arc<EventBus>,
     pub(super) config: AgentConfig,
+    /// The enabled tools (`agent.tools`).
+    pub(super) tools: ToolRegistry,
+    /// Tool calls waiting for `exec.approval.resolve`.
+    pub(super) approvals: Approvals,
     sessions: Mutex<HashMap<String, SessionSlot>>,
     /// `(session key, idempotency key)` → run id, oldest first.
     recent_keys: Mutex<VecDeque<(String, String, String)>>,
@@ -103,8 +110,10 @@ impl Runtime {
         let inner = Arc::new(Inner {
             router,
             store,
-            bus,
+            bus: Arc::clone(&bus),
             config: config.clone(),
+            tools: ToolRegistry::from_config(&config.tools),
+            approvals: Approvals::new(Arc::clone(&bus)),
             sessions: Mutex::new(HashMap::new()),
             recent_keys: Mutex::new(VecDeque::new()),
             stopping: AtomicBool::new(false),
@@ -123,6 +132,18 @@ impl Runtime {
     #[must_use]
     pub fn router(&self) -> &Router {
         &self.inner.router
+    }
+
+    /// The tools the model may call (for `tools.catalog`).
+    #[must_use]
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.inner.tools
+    }
+
+    /// The tool calls waiting for approval (for `exec.approval.resolve`).
+    #[must_use]
+    pub fn approvals(&self) -> &Approvals {
+        &self.inner.approvals
     }
 
     /// The agent configuration in force.

@@ -46,6 +46,77 @@ pub struct AgentConfig {
     pub history_messages: usize,
     /// Most characters of history sent upstream; older messages are left out first.
     pub history_chars: usize,
+    /// The built-in tools offered to the model, and which of them need an operator's approval.
+    pub tools: ToolsConfig,
+    /// How long a tool call that needs approval waits for `exec.approval.resolve`. Passed: the
+    /// tool does not run, the model is told it was not approved in time, and `approval:resolved`
+    /// goes out with `decision: "timeout"`.
+    pub approval_timeout_ms: u64,
+    /// Most rounds of tool calls in one turn (the model asks, the tools run, the model is called
+    /// again). A model that asks for tools once more after that ends the turn with the error
+    /// `tool_rounds`.
+    pub max_tool_rounds: usize,
+}
+
+/// `agent.tools`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// `"all"` (the default) or a list of tool names: only these are sent to the model and run.
+    /// A name that is not a built-in tool is refused at start.
+    pub enabled: ToolSelection,
+    /// Tools that wait for `exec.approval.resolve` (at most `agent.approval_timeout_ms`) before
+    /// every run. Default: none.
+    pub require_approval: Vec<String>,
+}
+
+/// `agent.tools.enabled`: every built-in tool, or the ones named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolSelection {
+    /// `"all"`.
+    #[default]
+    All,
+    /// A list of names (`[]` turns tools off: no `tools` field goes upstream).
+    Only(Vec<String>),
+}
+
+impl ToolSelection {
+    /// Whether the tool `name` is enabled.
+    #[must_use]
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+impl Serialize for ToolSelection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::All => s.serialize_str("all"),
+            Self::Only(names) => names.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolSelection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Word(String),
+            Names(Vec<String>),
+        }
+        match Written::deserialize(d) {
+            Ok(Written::Word(w)) if w == "all" => Ok(Self::All),
+            Ok(Written::Names(names)) => Ok(Self::Only(names)),
+            Ok(Written::Word(w)) => {
+                Err(serde::de::Error::custom(format!("expected \"all\" or a list of tool names, not {w:?}")))
+            }
+            Err(_) => Err(serde::de::Error::custom("expected \"all\" or a list of tool names")),
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -62,6 +133,9 @@ impl Default for AgentConfig {
             max_queued_per_session: 8,
             history_messages: 50,
             history_chars: 100_000,
+            tools: ToolsConfig::default(),
+            approval_timeout_ms: 120_000,
+            max_tool_rounds: 8,
         }
     }
 }
@@ -241,6 +315,7 @@ pub fn validate(
     if agent.turn_timeout_ms == 0 {
         errors.push(ConfigError::new("agent.turn_timeout_ms", "must be at least 1"));
     }
+    validate_tools(agent, errors);
     for (model, price) in &agent.prices {
         for (field, v) in [("input_per_mtok", price.input_per_mtok), ("output_per_mtok", price.output_per_mtok)] {
             if !v.is_finite() || v < 0.0 {
@@ -266,6 +341,42 @@ pub fn validate(
         if p.models.iter().any(|m| m.trim().is_empty()) {
             errors.push(ConfigError::new(format!("{path}.models"), "model names must not be empty"));
         }
+    }
+}
+
+/// Longest `agent.approval_timeout_ms` accepted (one day): a turn waiting longer would hold its
+/// agent thread and its session for no useful purpose.
+pub const MAX_APPROVAL_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+
+/// Largest `agent.max_tool_rounds` accepted.
+pub const MAX_TOOL_ROUNDS: usize = 64;
+
+fn validate_tools(agent: &AgentConfig, errors: &mut Vec<ConfigError>) {
+    let known = crate::agent::tools::BUILTIN_TOOL_NAMES;
+    let mut check = |path: String, name: &str| {
+        if !known.contains(&name) {
+            errors.push(ConfigError::new(
+                path,
+                format!("no built-in tool named {name:?} (the built-in tools are: {})", known.join(", ")),
+            ));
+        }
+    };
+    if let ToolSelection::Only(names) = &agent.tools.enabled {
+        for (i, name) in names.iter().enumerate() {
+            check(format!("agent.tools.enabled[{i}]"), name);
+        }
+    }
+    for (i, name) in agent.tools.require_approval.iter().enumerate() {
+        check(format!("agent.tools.require_approval[{i}]"), name);
+    }
+    if agent.approval_timeout_ms == 0 || agent.approval_timeout_ms > MAX_APPROVAL_TIMEOUT_MS {
+        errors.push(ConfigError::new(
+            "agent.approval_timeout_ms",
+            format!("must be between 1 and {MAX_APPROVAL_TIMEOUT_MS}"),
+        ));
+    }
+    if agent.max_tool_rounds == 0 || agent.max_tool_rounds > MAX_TOOL_ROUNDS {
+        errors.push(ConfigError::new("agent.max_tool_rounds", format!("must be between 1 and {MAX_TOOL_ROUNDS}")));
     }
 }
 

@@ -155,6 +155,14 @@ fn agent_providers_models_defaults_and_overrides() {
     assert_eq!(openai.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
     assert_eq!(c.providers.0["anthropic"].kind, agent::ProviderKind::Anthropic);
     assert!(c.models.fallbacks.is_empty() && c.models.embeddings.is_none());
+    assert_eq!(c.agent.tools.enabled, agent::ToolSelection::All);
+    assert!(c.agent.tools.require_approval.is_empty());
+    assert_eq!((c.agent.approval_timeout_ms, c.agent.max_tool_rounds), (120_000, 8));
+    let tools = r#"{"agent":{"tools":{"enabled":[],"require_approval":["current_time"]}}}"#;
+    let s = run(tools, &[]).unwrap();
+    assert_eq!(s.config.agent.tools.enabled, agent::ToolSelection::Only(Vec::new()));
+    assert!(!s.config.agent.tools.enabled.includes("current_time"));
+    assert_eq!(s.config.agent.tools.require_approval, ["current_time"]);
 
     let json = r#"{"agent":{"default_model":"local/qwen"},
         "providers":{"openai":{"models":["gpt-4o-mini"]},
@@ -185,6 +193,13 @@ fn agent_refusals_name_the_path() {
         (r#"{"providers":{"builtin":{"base_url":"http://x"}}}"#, "providers.builtin"),
         (r#"{"models":{"fallbacks":["openai"]}}"#, "models.fallbacks[0]"),
         (r#"{"models":{"extra":1}}"#, "models"),
+        (r#"{"agent":{"tools":{"enabled":["current_time","shell"]}}}"#, "agent.tools.enabled[1]"),
+        (r#"{"agent":{"tools":{"enabled":"some"}}}"#, "agent.tools.enabled"),
+        (r#"{"agent":{"tools":{"require_approval":["rm"]}}}"#, "agent.tools.require_approval[0]"),
+        (r#"{"agent":{"tools":{"allow":[]}}}"#, "agent.tools"),
+        (r#"{"agent":{"approval_timeout_ms":0}}"#, "agent.approval_timeout_ms"),
+        (r#"{"agent":{"max_tool_rounds":0}}"#, "agent.max_tool_rounds"),
+        (r#"{"agent":{"max_tool_rounds":65}}"#, "agent.max_tool_rounds"),
     ];
     for (json, path) in cases {
         let errs = run(json, &[]).expect_err(json);

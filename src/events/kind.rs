@@ -225,11 +225,15 @@ pub const CATALOGUE: &[EventKind] = &[
 /// The names an event goes out under on `/ws`: the `event` of a `req`/`res` frame and the
 /// `method` of a JSON-RPC notification. The `chat:*` events are the seeds' `chat` event
 /// (the payload's `state` tells them apart); Human's chunks reach JSON-RPC clients as
-/// `chat.chunk`. Every other event keeps its name.
+/// `chat.chunk`. The approval events reach the `req`/`res` dialect under OpenClaw's names
+/// (`exec.approval.requested`, `exec.approval.resolved`) and JSON-RPC clients under Comis's.
+/// Every other event keeps its name.
 #[must_use]
 pub fn ws_names(name: &str) -> (&str, &str) {
     match name {
         "chat:chunk" => ("chat", "chat.chunk"),
+        "approval:requested" => ("exec.approval.requested", "approval:requested"),
+        "approval:resolved" => ("exec.approval.resolved", "approval:resolved"),
         n if n.starts_with("chat:") => ("chat", "chat"),
         n => (n, n),
     }
@@ -287,6 +291,15 @@ mod tests {
         for name in rpc {
             assert_eq!(lookup(name).map(EventKind::scope), Some(Scope::Rpc), "{name}");
         }
+    }
+
+    #[test]
+    fn ws_names_of_chat_and_approvals() {
+        assert_eq!(ws_names("chat:delta"), ("chat", "chat"));
+        assert_eq!(ws_names("chat:chunk"), ("chat", "chat.chunk"));
+        assert_eq!(ws_names("approval:requested"), ("exec.approval.requested", "approval:requested"));
+        assert_eq!(ws_names("approval:resolved"), ("exec.approval.resolved", "approval:resolved"));
+        assert_eq!(ws_names("message:received"), ("message:received", "message:received"));
     }
 
     #[test]

@@ -274,6 +274,10 @@ pub(super) fn config_schema(_: &mut Ctx<'_>, _: Option<&RawValue>) -> Result<Vec
             *p = json!({ "type": "object" });
         }
     }
+    // "all" or a list of names: the default alone would say only a string.
+    if let Some(p) = schema.pointer_mut("/properties/agent/properties/tools/properties/enabled") {
+        *p = json!({ "oneOf": [{ "const": "all" }, { "type": "array", "items": { "type": "string" } }], "default": "all" });
+    }
     Ok(to_vec(&json!({ "schema": schema })))
 }
 

@@ -13,6 +13,7 @@
 pub mod chat;
 pub mod dispatch;
 mod methods;
+mod tools;
 
 use serde_json::value::RawValue;
 
@@ -87,6 +88,8 @@ pub static METHODS: &[Method] = &[
     m("sessions.patch", Some(Scope::Rpc), Exec::Worker, chat::sessions_patch),
     m("sessions.delete", Some(Scope::Admin), Exec::Worker, chat::sessions_delete),
     m("agent.execute", Some(Scope::Rpc), Exec::Worker, chat::agent_execute),
+    m("tools.catalog", Some(Scope::Rpc), Exec::Inline, tools::tools_catalog),
+    m("exec.approval.resolve", Some(Scope::Admin), Exec::Inline, tools::exec_approval_resolve),
 ];
 
 /// Find a method by its wire name.

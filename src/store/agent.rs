@@ -156,6 +156,17 @@ pub enum AgentWrite {
         /// The assistant's (possibly partial) reply.
         assistant: Option<NewMessage>,
     },
+    /// Add messages of a running turn to its transcript (one round of tool calls: the
+    /// assistant message that made the calls and one result per call), all in one
+    /// transaction. Stores nothing (answers 0) if the turn is not running any more.
+    AppendMessages {
+        /// Session key.
+        session_key: String,
+        /// The turn.
+        run_id: String,
+        /// The messages, in order.
+        messages: Vec<NewMessage>,
+    },
     /// Change a session's label and/or model (`Some(None)` clears it).
     PatchSession {
         /// Session key.

@@ -123,6 +123,19 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
             .execute(params![col(*input_tokens), col(*output_tokens), cost_usd, ended, session_key])?;
             Ok(changed as u64)
         }
+        AgentWrite::AppendMessages { session_key, run_id, messages } => {
+            let running: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM turns WHERE run_id = ?1 AND session_key = ?2 AND state = 'running'")?
+                .query_row(params![run_id, session_key], |r| r.get(0))
+                .optional()?;
+            if running.is_none() {
+                return Ok(0);
+            }
+            for m in messages {
+                insert_message(tx, session_key, run_id, m, now)?;
+            }
+            Ok(messages.len() as u64)
+        }
         AgentWrite::PatchSession { session_key, label, model } => {
             let mut changed = 0u64;
             if let Some(label) = label {

@@ -15,6 +15,17 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::{ProviderError, TimeoutKind};
 
+/// How an [`AbortHandle::wait_until`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// The condition became true.
+    Ready,
+    /// The turn was aborted first.
+    Aborted,
+    /// The deadline passed first.
+    TimedOut,
+}
+
 /// A shareable abort switch for one turn. Clones control the same turn.
 #[derive(Debug, Clone, Default)]
 pub struct AbortHandle {
@@ -75,6 +86,37 @@ impl AbortHandle {
             }
         }
         state.aborted
+    }
+
+    /// Wait until `ready()` is true, the turn is aborted, or `deadline` passes, whichever comes
+    /// first. `ready` is checked under the handle's lock, so a producer that makes it true and
+    /// then calls [`AbortHandle::wake`] is never missed. An abort wins over a ready condition.
+    pub fn wait_until(&self, deadline: Instant, mut ready: impl FnMut() -> bool) -> WaitEnd {
+        let mut state = self.inner.state.lock();
+        loop {
+            if state.aborted {
+                return WaitEnd::Aborted;
+            }
+            if ready() {
+                return WaitEnd::Ready;
+            }
+            if self.inner.wake.wait_until(&mut state, deadline).timed_out() {
+                return if state.aborted {
+                    WaitEnd::Aborted
+                } else if ready() {
+                    WaitEnd::Ready
+                } else {
+                    WaitEnd::TimedOut
+                };
+            }
+        }
+    }
+
+    /// Wake every [`AbortHandle::wait_until`] on this turn so it checks its condition again
+    /// (without aborting anything).
+    pub fn wake(&self) {
+        let _state = self.inner.state.lock();
+        self.inner.wake.notify_all();
     }
 
     /// Register the HTTP agent of the request about to be sent, so an abort interrupts it.
@@ -158,6 +200,27 @@ mod tests {
         assert!(t.join().unwrap_or(false));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(handle.sleep(Duration::from_secs(30)), "an aborted handle never sleeps");
+    }
+
+    #[test]
+    fn wait_until_ends_on_ready_abort_or_deadline() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let handle = AbortHandle::new();
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        let (other, flag2) = (handle.clone(), std::sync::Arc::clone(&flag));
+        let far = Instant::now() + Duration::from_secs(30);
+        let t = std::thread::spawn(move || other.wait_until(far, || flag2.load(Ordering::SeqCst)));
+        std::thread::sleep(Duration::from_millis(20));
+        flag.store(true, Ordering::SeqCst);
+        handle.wake();
+        assert_eq!(t.join().ok(), Some(WaitEnd::Ready));
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(AbortHandle::new().wait_until(soon, || false), WaitEnd::TimedOut);
+        let other = handle.clone();
+        let t = std::thread::spawn(move || other.wait_until(far, || false));
+        std::thread::sleep(Duration::from_millis(20));
+        handle.abort();
+        assert_eq!(t.join().ok(), Some(WaitEnd::Aborted));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Guarantees: system messages are joined (blank line between) into the top-level `system`
 //! field; assistant tool calls become `tool_use` blocks and tool results `tool_result` blocks
-//! in a user message, as the Messages API requires; `max_tokens` is always sent (the API
+//! in a user message, as the Messages API requires (the results of one round of calls in one
+//! message); `max_tokens` is always sent (the API
 //! requires it: [`DEFAULT_MAX_TOKENS`] when the turn sets none). Decoding is
 //! [`super::anthropic_stream`], retries and limits [`super::http`].
 
@@ -62,7 +63,17 @@ impl AnthropicProvider {
 pub fn request_body(model: &str, request: &TurnRequest, stream: bool) -> Value {
     let system: Vec<&str> =
         request.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
-    let messages: Vec<Value> = request.messages.iter().filter(|m| m.role != Role::System).map(message_json).collect();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in request.messages.iter().filter(|m| m.role != Role::System) {
+        // The results of one round of parallel calls belong in one user message.
+        if m.role == Role::Tool
+            && let Some(blocks) = messages.last_mut().and_then(tool_result_blocks)
+        {
+            blocks.push(tool_result_json(m));
+            continue;
+        }
+        messages.push(message_json(m));
+    }
     let mut body = json!({
         "model": model,
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -85,12 +96,22 @@ pub fn request_body(model: &str, request: &TurnRequest, stream: bool) -> Value {
     body
 }
 
+/// The content blocks of `message` if it is a user message holding tool results.
+fn tool_result_blocks(message: &mut Value) -> Option<&mut Vec<Value>> {
+    if message.get("role").and_then(Value::as_str) != Some("user") {
+        return None;
+    }
+    let blocks = message.get_mut("content")?.as_array_mut()?;
+    blocks.iter().all(|b| b.get("type").and_then(Value::as_str) == Some("tool_result")).then_some(blocks)
+}
+
+fn tool_result_json(m: &Message) -> Value {
+    json!({ "type": "tool_result", "tool_use_id": m.tool_call_id.as_deref().unwrap_or_default(), "content": m.content })
+}
+
 fn message_json(m: &Message) -> Value {
     match m.role {
-        Role::Tool => json!({
-            "role": "user",
-            "content": [{ "type": "tool_result", "tool_use_id": m.tool_call_id.as_deref().unwrap_or_default(), "content": m.content }],
-        }),
+        Role::Tool => json!({ "role": "user", "content": [tool_result_json(m)] }),
         Role::Assistant if !m.tool_calls.is_empty() => {
             let mut blocks = Vec::new();
             if !m.content.is_empty() {

@@ -28,7 +28,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use abort::{AbortHandle, TurnControl};
+pub use abort::{AbortHandle, TurnControl, WaitEnd};
 pub use error::{HttpErrorKind, ProviderError, StreamError, TimeoutKind};
 pub use router::{EventSink, RoutedTurn, Router, TurnFailure};
 pub use types::{

@@ -192,6 +192,29 @@ fn anthropic_request_body() {
 }
 
 #[test]
+fn anthropic_puts_the_results_of_parallel_calls_in_one_user_message() {
+    let mut request = conversation();
+    let second = ToolCall { id: "call_2".into(), name: "clock".into(), arguments: "{}".into() };
+    if let Some(m) = request.messages.get_mut(2) {
+        m.tool_calls.push(second);
+    }
+    request.messages.push(Message::tool_result("call_2", "13:00"));
+    request.messages.push(Message::assistant("noon and one"));
+    request.messages.push(Message::tool_result("call_3", "orphan"));
+    let body = anthropic::request_body("claude-x", &request, false);
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert_eq!(
+        messages[2]["content"],
+        json!([
+            { "type": "tool_result", "tool_use_id": "call_1", "content": "12:00" },
+            { "type": "tool_result", "tool_use_id": "call_2", "content": "13:00" },
+        ])
+    );
+    assert_eq!(messages[4]["content"][0]["tool_use_id"], "call_3", "a result after text starts a new message");
+}
+
+#[test]
 fn echo_tokens_keep_every_byte() {
     let cases: &[(&str, &[&str])] = &[
         ("hello world", &["hello", " world"]),

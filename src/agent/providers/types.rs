@@ -7,7 +7,7 @@
 //! whole argument text), then at most one [`StreamEvent::Usage`], then exactly one
 //! [`StreamEvent::Finish`] on success. An error ends the stream with no `Finish`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who said a message.
@@ -69,8 +69,9 @@ impl Message {
     }
 }
 
-/// One complete tool call: what the model asked to run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One complete tool call: what the model asked to run (stored in the transcript as JSON in
+/// this shape, and read back for the history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The upstream's id for the call (answered by a [`Role::Tool`] message).
     pub id: String,

@@ -68,6 +68,40 @@ fn a_turn_stores_both_messages_and_adds_to_the_session_totals() {
 }
 
 #[test]
+fn a_round_of_tool_messages_is_stored_in_order_only_while_the_turn_runs() {
+    let dir = TempDir::new("agent-round");
+    let store = Store::open(options(dir.db())).expect("open");
+    store.agent_write_wait(start("s1", "r1", None, "what time is it")).expect("start");
+    let call = NewMessage {
+        tool_calls: Some(r#"[{"id":"call_1","name":"current_time","arguments":"{}"}]"#.into()),
+        ..NewMessage::text("assistant", "")
+    };
+    let result = NewMessage { tool_call_id: Some("call_1".into()), ..NewMessage::text("tool", "12:00") };
+    let round = |run: &str| AgentWrite::AppendMessages {
+        session_key: "s1".into(),
+        run_id: run.into(),
+        messages: vec![call.clone(), result.clone()],
+    };
+    assert_eq!(store.agent_write_wait(round("r1")).expect("round"), 2);
+    assert_eq!(store.agent_write_wait(round("nope")).expect("unknown run"), 0, "no running turn: nothing stored");
+    store.agent_write_wait(end("s1", "r1", TurnState::Done, Some("it is 12:00"), (1, 1), 0.0)).expect("end");
+    assert_eq!(store.agent_write_wait(round("r1")).expect("ended"), 0, "an ended turn takes no more messages");
+    let rows = store.agent().expect("reads").messages("s1", 100).expect("messages");
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        rows.iter().map(|m| (m.role.as_str(), m.content.as_str(), m.tool_call_id.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("user", "what time is it", None),
+            ("assistant", "", None),
+            ("tool", "12:00", Some("call_1")),
+            ("assistant", "it is 12:00", None)
+        ]
+    );
+    assert!(rows.get(1).and_then(|m| m.tool_calls.as_deref()).is_some_and(|c| c.contains("current_time")));
+}
+
+#[test]
 fn ending_a_turn_twice_changes_nothing_the_second_time() {
     let dir = TempDir::new("agent-twice");
     let store = Store::open(options(dir.db())).expect("open");

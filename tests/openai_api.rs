@@ -199,3 +199,32 @@ fn sampling_parameters_reach_the_model() {
         assert_eq!(a["choices"][0]["finish_reason"], finish, "{body}: {a}");
     }
 }
+
+#[test]
+fn refusals_decided_from_the_head_are_openai_errors_under_v1() {
+    // An SDK parses `error.message` whatever refused the request: auth, size, method, path.
+    let srv = TestServer::gateway(json!({ "auth_token": support::ADMIN_TOKEN, "limits": { "max_body_bytes": 1024 } }));
+    let check = |r: &support::Response, status: u16, kind: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["type"], kind, "{e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    };
+    let no_token = srv.request(b"GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n");
+    check(&no_token, 401, "authentication_error");
+    assert_eq!(no_token.header("www-authenticate"), Some("Bearer"), "the header of the one mapping stays");
+    let auth = format!("Authorization: Bearer {}\r\n", support::ADMIN_TOKEN);
+    let wrong_method = srv.request(format!("DELETE /v1/models HTTP/1.1\r\nHost: t\r\n{auth}\r\n").as_bytes());
+    check(&wrong_method, 405, "api_error");
+    assert!(wrong_method.header("allow").is_some(), "{}", wrong_method.head);
+    let too_big = srv.request(
+        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: 4096\r\n\r\n").as_bytes(),
+    );
+    check(&too_big, 413, "invalid_request_error");
+    let nowhere = srv.request(format!("GET /v1/nowhere HTTP/1.1\r\nHost: t\r\n{auth}\r\n").as_bytes());
+    check(&nowhere, 404, "invalid_request_error");
+    // Outside /v1/ the errors keep Talon's own shape.
+    let talon = srv.request(b"GET /api/version HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(talon.status, 401);
+    assert!(talon.json()["error"].is_string(), "{}", talon.text());
+}

@@ -95,7 +95,8 @@ impl Connection {
                             }
                         }
                         Err(e) => {
-                            self.fail(cx, e.into());
+                            let openai = crate::http::openai::speaks_openai(inflight.head.path());
+                            self.fail_as(cx, e.into(), openai);
                             return buf.len();
                         }
                     }
@@ -280,6 +281,11 @@ impl Connection {
 
     /// A framing error or timeout: answer once and close.
     pub(super) fn fail(&mut self, cx: &mut Cx<'_>, error: GatewayError) {
+        self.fail_as(cx, error, false);
+    }
+
+    /// [`Self::fail`], with the error body in OpenAI's shape when `openai` (a `/v1/` request).
+    fn fail_as(&mut self, cx: &mut Cx<'_>, error: GatewayError, openai: bool) {
         cx.app.metrics.reject(reject_reason(&error));
         *cx.request_seq += 1;
         let meta = Meta {
@@ -294,7 +300,8 @@ impl Connection {
             cors_origin: None,
         };
         self.rbuf = Vec::new();
-        self.respond(cx, &meta, &error.to_response());
+        let response = if openai { crate::http::openai::gateway_error(&error) } else { error.to_response() };
+        self.respond(cx, &meta, &response);
     }
 
     fn fail_request(
@@ -319,7 +326,7 @@ impl Connection {
             client,
             cors_origin: None,
         };
-        self.respond(cx, &meta, &error.to_response());
+        self.respond(cx, &meta, &crate::http::openai::error_response_for(head.path(), &error));
     }
 
     /// A deadline passed. Returns whether the connection survives.

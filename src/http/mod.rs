@@ -76,7 +76,7 @@ pub fn admit(app: &App, head: &RequestHead, peer: IpAddr, now: Instant) -> Admis
         if let Some(r) = reject {
             app.metrics.reject(r);
         }
-        let mut response = e.to_response();
+        let mut response = openai::error_response_for(head.path(), &e);
         if let Some(o) = &cors_origin {
             cors::decorate(&mut response, o);
         }

@@ -224,12 +224,25 @@ pub fn completion_answer(result: &TurnResult, run_id: &str) -> Response {
 /// one mapping gives it, so the SDKs raise their typed exceptions.
 #[must_use]
 pub fn gateway_error(e: &GatewayError) -> Response {
-    let status = e.http_status();
-    let response = Response::json(status, json!({ "error": error_object(e) }).to_string().into_bytes());
-    match e.retry_after_ms() {
-        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
-        None => response,
-    }
+    // The status and headers (`Retry-After`, `Allow`, `WWW-Authenticate`) of the one mapping;
+    // only the body takes OpenAI's shape.
+    let mut response = e.to_response();
+    response.body = json!({ "error": error_object(e) }).to_string().into_bytes();
+    response
+}
+
+/// Whether errors on `path` are answered in OpenAI's shape: everything under `/v1/`, so an
+/// SDK gets an error object it can parse even for a refusal decided from the head alone
+/// (401, 403, 404, 405, 413, 429).
+#[must_use]
+pub fn speaks_openai(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The error response for a request to `path`: OpenAI's shape under `/v1/`, else Talon's.
+#[must_use]
+pub fn error_response_for(path: &str, e: &GatewayError) -> Response {
+    if speaks_openai(path) { gateway_error(e) } else { e.to_response() }
 }
 
 /// The `{message, type, param, code}` object of an error, as [`gateway_error`] sends it and

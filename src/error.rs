@@ -154,6 +154,16 @@ pub enum GatewayError {
         /// What went wrong (never a key).
         message: String,
     },
+    /// A request named a model that no configured provider serves for this route.
+    ModelNotFound(String),
+    /// A forwarded (non-turn) upstream call failed, e.g. `/v1/embeddings`; `kind` is its short
+    /// code (the provider error codes, or `bad_upstream_answer`).
+    Upstream {
+        /// `connect_failed`, `response_timeout`, `bad_upstream_answer`, ...
+        kind: String,
+        /// What went wrong (never a key).
+        message: String,
+    },
 }
 
 impl From<ParseError> for GatewayError {
@@ -200,6 +210,9 @@ impl GatewayError {
             Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 404,
             Self::AgentTurn { kind, .. } if kind.ends_with("timeout") => 504,
             Self::AgentTurn { .. } => 502,
+            Self::ModelNotFound(_) => 404,
+            Self::Upstream { kind, .. } if kind.ends_with("timeout") => 504,
+            Self::Upstream { .. } => 502,
         }
     }
 
@@ -281,6 +294,8 @@ impl GatewayError {
             Self::RunNotFound(run) => format!("no running or waiting turn {run:?} in this session"),
             Self::AgentNotFound(id) => format!("no agent {id:?} (see GET /api/agents)"),
             Self::AgentTurn { kind, message } => format!("agent turn failed ({kind}): {message}"),
+            Self::ModelNotFound(id) => format!("The model '{id}' does not exist"),
+            Self::Upstream { kind, message } => format!("upstream call failed ({kind}): {message}"),
         }
     }
 
@@ -310,7 +325,8 @@ impl GatewayError {
             Self::ChannelDisabled(_) | Self::InboxEntryNotFound(_) => -32602,
             Self::StoreFailed | Self::SessionBusy { .. } => -32004,
             Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => -32602,
-            Self::AgentTurn { .. } => -32603,
+            Self::AgentTurn { .. } | Self::Upstream { .. } => -32603,
+            Self::ModelNotFound(_) => -32602,
         }
     }
 
@@ -365,7 +381,8 @@ impl GatewayError {
             | Self::WebhookChallenge(_)
             | Self::ChannelDisabled(_)
             | Self::InboxEntryNotFound(_) => 1008,
-            Self::StoreFailed | Self::AgentTurn { .. } => 1011,
+            Self::StoreFailed | Self::AgentTurn { .. } | Self::Upstream { .. } => 1011,
+            Self::ModelNotFound(_) => 1008,
             Self::SessionBusy { .. } => 1013,
             Self::SessionNotFound(_) | Self::RunNotFound(_) | Self::AgentNotFound(_) => 1008,
         }
@@ -437,6 +454,9 @@ mod tests {
             (GatewayError::InsufficientScope { required: Scope::Admin }, 403, -32003, 1008),
             (GatewayError::Overloaded { what: "worker queue" }, 503, -32004, 1013),
             (GatewayError::ShuttingDown, 503, -32004, 1001),
+            (GatewayError::ModelNotFound("x/y".into()), 404, -32602, 1008),
+            (GatewayError::Upstream { kind: "response_timeout".into(), message: String::new() }, 504, -32603, 1011),
+            (GatewayError::Upstream { kind: "bad_upstream_answer".into(), message: String::new() }, 502, -32603, 1011),
         ];
         for (e, status, rpc, ws) in rows {
             assert_eq!((e.http_status(), e.jsonrpc_code(), e.ws_close_code()), (*status, *rpc, *ws), "{e:?}");

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod embed;
 pub mod error;
 pub mod events;
 pub mod http;

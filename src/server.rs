@@ -143,6 +143,8 @@ impl Server {
         }
         // Agent turns end (aborted) and record their ends while the store still writes.
         self.app.agent.shutdown();
+        // Forwarded embeddings calls in flight are aborted; nothing waits for their answers.
+        self.app.embeddings.shutdown();
         self.app.pool.shutdown();
         // The dispatcher first: its last state changes must reach a store that still writes.
         // Then every delivery the reactors handed over is committed and acknowledged.

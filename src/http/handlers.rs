@@ -94,6 +94,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::ChatHistory
         | RouteId::Sessions
         | RouteId::V1ChatCompletions
+        | RouteId::V1Embeddings
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()

@@ -33,11 +33,22 @@ fn created(app: &App) -> u64 {
     app.started_unix_ms / 1000
 }
 
+/// Every model served: the agent router's (chat), then the embeddings models, without repeats.
+fn all_models(app: &App) -> Vec<ModelInfo> {
+    let mut all = app.agent.router().models();
+    for m in app.embeddings.models() {
+        if !all.iter().any(|a| a.id == m.id) {
+            all.push(m);
+        }
+    }
+    all
+}
+
 /// `GET /v1/models`.
 #[must_use]
 pub fn models(app: &App) -> Response {
     let created = created(app);
-    let data: Vec<Value> = app.agent.router().models().iter().map(|m| model_object(m, created)).collect();
+    let data: Vec<Value> = all_models(app).iter().map(|m| model_object(m, created)).collect();
     Response::json(200, json!({ "object": "list", "data": data }).to_string().into_bytes())
 }
 
@@ -46,7 +57,7 @@ pub fn models(app: &App) -> Response {
 pub fn model(app: &App, path: &str) -> Response {
     let raw = path.strip_prefix(MODEL_PREFIX).unwrap_or_default();
     let id = raw.replace("%2F", "/").replace("%2f", "/");
-    match app.agent.router().models().iter().find(|m| m.id == id) {
+    match all_models(app).iter().find(|m| m.id == id) {
         Some(m) => Response::json(200, model_object(m, created(app)).to_string().into_bytes()),
         None => {
             error(404, &format!("The model '{id}' does not exist"), "invalid_request_error", Some("model_not_found"))
@@ -189,7 +200,20 @@ pub fn completion_answer(result: &TurnResult, run_id: &str) -> Response {
 #[must_use]
 pub fn gateway_error(e: &GatewayError) -> Response {
     let status = e.http_status();
-    let (kind, code) = match status {
+    let (kind, code) = match (e, status) {
+        (GatewayError::ModelNotFound(_), _) => ("invalid_request_error", Some("model_not_found")),
+        (_, status) => gateway_error_kind(status),
+    };
+    let response = error(status, &e.message(), kind, code);
+    match e.retry_after_ms() {
+        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
+        None => response,
+    }
+}
+
+/// OpenAI's error `type` and `code` for a status.
+const fn gateway_error_kind(status: u16) -> (&'static str, Option<&'static str>) {
+    match status {
         400 | 413 | 422 => ("invalid_request_error", None),
         401 => ("authentication_error", Some("invalid_api_key")),
         403 => ("permission_error", None),
@@ -197,10 +221,5 @@ pub fn gateway_error(e: &GatewayError) -> Response {
         429 => ("rate_limit_error", Some("rate_limit_exceeded")),
         503 => ("server_error", Some("overloaded")),
         _ => ("api_error", None),
-    };
-    let response = error(status, &e.message(), kind, code);
-    match e.retry_after_ms() {
-        Some(ms) => response.with_header("Retry-After", ms.div_ceil(1000).max(1).to_string()),
-        None => response,
     }
 }

@@ -70,6 +70,8 @@ pub enum RouteId {
     V1Model,
     /// `POST /v1/chat/completions`: one stateless agent turn, OpenAI's shapes.
     V1ChatCompletions,
+    /// `POST /v1/embeddings`: vectors from the built-in model or the configured upstream.
+    V1Embeddings,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -77,7 +79,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 31;
+pub const ROUTE_COUNT: usize = 32;
 
 impl RouteId {
     /// All routes in label order.
@@ -111,6 +113,7 @@ impl RouteId {
         Self::V1Models,
         Self::V1Model,
         Self::V1ChatCompletions,
+        Self::V1Embeddings,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -148,6 +151,7 @@ impl RouteId {
             Self::V1Models => "/v1/models",
             Self::V1Model => "/v1/models/{id}",
             Self::V1ChatCompletions => "/v1/chat/completions",
+            Self::V1Embeddings => "/v1/embeddings",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -176,6 +180,9 @@ pub enum Execution {
     /// An agent turn: the body is parsed inline, the turn runs on an agent thread, and the
     /// response comes back when it ends.
     Agent,
+    /// `/v1/embeddings`: the body is parsed inline, the vectors are made on the worker pool
+    /// (built-in model) or the embeddings pool (forwarded upstream), see `crate::embed`.
+    Embeddings,
 }
 
 /// What a WebSocket route speaks once upgraded.
@@ -277,6 +284,9 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/v1/models" => guarded(RouteId::V1Models, Scope::Rpc, Execution::Inline),
         "/v1/chat/completions" => {
             RouteSpec { allow: POST, ..guarded(RouteId::V1ChatCompletions, Scope::Rpc, Execution::Agent) }
+        }
+        "/v1/embeddings" => {
+            RouteSpec { allow: POST, ..guarded(RouteId::V1Embeddings, Scope::Rpc, Execution::Embeddings) }
         }
         _ if path.len() > super::openai::MODEL_PREFIX.len() && path.starts_with(super::openai::MODEL_PREFIX) => {
             guarded(RouteId::V1Model, Scope::Rpc, Execution::Inline)

@@ -21,6 +21,7 @@ pub mod http;
 pub mod log;
 pub mod logtail;
 pub mod metrics;
+pub mod openclaw;
 pub mod outbound;
 pub mod protocol;
 pub mod reactor;

@@ -215,3 +215,31 @@ fn the_commands_refuse_while_a_gateway_holds_the_store_and_work_once_it_is_stopp
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_second_gateway_on_the_same_store_does_not_start() {
+    let running = TestServer::gateway(json!({}));
+    let data = running.dir.to_string_lossy().into_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
+        .args(["gateway", "--port", "0", "--data-dir", &data])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn talon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second gateway started on a store that another one holds");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("in use by another process"), "{err}");
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz Talon's parsers with cargo-fuzz (libFuzzer + AddressSanitizer) on the stable toolchain.
 # Targets: `cargo fuzz list`, i.e. the [[bin]]s of fuzz/Cargo.toml (http1_head, http1_chunked,
-# sse_encode, jsonrpc_decode, webhook_verify, webhook_body, provider_stream, outbound_response).
+# sse_encode, jsonrpc_decode, webhook_verify, webhook_body, provider_stream, outbound_response, embeddings).
 #
 #   fuzz/run.sh                 # every target for 30 s
 #   fuzz/run.sh 300             # every target for 300 s

@@ -372,6 +372,49 @@ OUTBOUND.update({
 })
 
 
+# embeddings seeds are [selector][body] as fuzz/src/embeddings.rs reads them: an even selector is
+# a client request to /v1/embeddings, an odd one an upstream answer for 1 + (selector >> 1) % 4
+# inputs (1: one input, 3: two, 5: three, 7: four).
+def embed_request(body):
+    return bytes([0]) + (body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+def embed_answer(inputs, body):
+    return bytes([1 + 2 * (inputs - 1)]) + (body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+def answer_list(vectors, usage=True):
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    body = {"object": "list", "data": data, "model": "m"}
+    if usage:
+        body["usage"] = {"prompt_tokens": 5, "total_tokens": 5}
+    return body
+
+
+EMBEDDINGS = {
+    "request_sdk_default": embed_request({"model": "builtin/embed", "input": "hi", "encoding_format": "base64"}),
+    "request_array_float": embed_request({"model": "embed", "input": ["a", "b c"], "encoding_format": "float"}),
+    "request_dimensions": embed_request({"input": ["x"], "dimensions": 8, "user": "u"}),
+    "request_token_ids": embed_request({"model": "m", "input": [[1, 2, 3], [4]]}),
+    "request_empty_string": embed_request({"model": "m", "input": ["ok", ""]}),
+    "request_unicode": embed_request({"input": ["h\u00e9llo \ud83d\ude00 \u4e16\u754c", "  ", "!?"]}),
+    "request_bad_format": embed_request({"input": "a", "encoding_format": "int8", "dimensions": -1}),
+    "request_not_object": embed_request(b'["input"]'),
+    "request_truncated": embed_request(b'{"input":["a",'),
+    "answer_openai": embed_answer(2, answer_list([[0.1, -0.2, 0.3], [1e-7, 0.5, -1.0]])),
+    "answer_reordered": embed_answer(2, {"data": [{"index": 1, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]}),
+    "answer_base64": embed_answer(1, {"data": [{"embedding": "AACAPwAAAMA="}]}),
+    "answer_per_token_llama_cpp": embed_answer(1, answer_list([[[0.1, 0.2], [0.3, 0.4]]])),
+    "answer_too_few": embed_answer(3, answer_list([[0.1]])),
+    "answer_duplicate_index": embed_answer(2, {"data": [{"index": 0, "embedding": [1]}, {"index": 0, "embedding": [2]}]}),
+    "answer_huge_number": embed_answer(1, {"data": [{"embedding": [1e300]}]}),
+    "answer_error_object": embed_answer(1, {"error": {"message": "no model", "type": "invalid_request_error"}}),
+    "answer_no_usage_four": embed_answer(4, answer_list([[0.5, 0.5]] * 4, usage=False)),
+    "answer_not_json": embed_answer(1, b"<html>502</html>"),
+    "empty_input": b"",
+}
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -384,5 +427,5 @@ if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
          + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK)
          + write("webhook_body", WEBHOOK_BODY) + write("provider_stream", PROVIDER)
-         + write("outbound_response", OUTBOUND))
+         + write("outbound_response", OUTBOUND) + write("embeddings", EMBEDDINGS))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

@@ -54,6 +54,8 @@ pub struct App {
     pub store: Arc<crate::store::Store>,
     /// The agent runtime: agent threads, sessions, turns.
     pub agent: crate::agent::Runtime,
+    /// `/v1/embeddings`: the built-in model and the forwarding pool of `models.embeddings`.
+    pub embeddings: crate::embed::Embeddings,
     /// Publishes stored deliveries on the bus.
     pub dispatcher: crate::webhook::dispatch::Dispatcher,
     /// Queues replies to the channels in the outbox and runs the sender that delivers them.
@@ -91,6 +93,7 @@ impl App {
             let why: Vec<String> = errors.iter().map(ToString::to_string).collect();
             std::io::Error::other(format!("agent configuration: {}", why.join("; ")))
         })?;
+        let embeddings = crate::embed::Embeddings::from_config(&settings.config, &env)?;
         let agent = crate::agent::Runtime::start(
             &settings.config.agent,
             Arc::new(router),
@@ -120,6 +123,7 @@ impl App {
             ingest_stats: crate::webhook::stats::IngestStats::default(),
             store,
             agent,
+            embeddings,
             dispatcher: crate::webhook::dispatch::Dispatcher::default(),
             outbound: crate::outbound::Outbound::default(),
             channel_turns,

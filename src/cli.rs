@@ -1,4 +1,5 @@
-//! The command line: `talon gateway | doctor | config validate | --version | help`.
+//! The command line: `talon gateway | doctor | config validate | sessions export|import |
+//! --version | help`.
 //!
 //! Guarantees: every command exits 0 on success and non-zero with a message on stderr
 //! otherwise: 2 for usage and configuration errors, 1 for runtime failures and for
@@ -20,7 +21,12 @@ USAGE:
     talon gateway [--host H] [--port P] [--config FILE] [--data-dir DIR]
     talon doctor  [--host H] [--port P] [--config FILE] [--data-dir DIR]
     talon config validate [--config FILE] [--data-dir DIR]
+    talon sessions export --dir DIR [--config FILE] [--data-dir DIR]
+    talon sessions import --dir DIR [--config FILE] [--data-dir DIR]
     talon --version
+
+sessions export/import: the store's sessions as OpenClaw's sessions directory (sessions.json
+plus <sessionId>.jsonl). The gateway using the store must be stopped first.
 
 Configuration: $TALON_HOME/config.json (default ~/.talon/config.json), then TALON_* environment
 variables, then flags. See docs/COMPAT.md and README.md for the keys.";
@@ -41,6 +47,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode, lexopt::Error> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut command: Vec<String> = Vec::new();
     let mut o = Overrides::default();
+    let mut dir: Option<PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => {
@@ -55,6 +62,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode, lexopt::Error> {
             Long("port") => o.port = Some(parser.value()?.parse()?),
             Short('c') | Long("config") => o.config = Some(PathBuf::from(parser.value()?)),
             Long("data-dir") => o.data_dir = Some(PathBuf::from(parser.value()?)),
+            Long("dir") => dir = Some(PathBuf::from(parser.value()?)),
             Value(v) => command.push(v.string()?),
             _ => return Err(arg.unexpected()),
         }
@@ -64,6 +72,12 @@ fn run(args: Vec<OsString>) -> Result<ExitCode, lexopt::Error> {
         ["gateway"] => gateway(&o),
         ["doctor"] => doctor(&o),
         ["config", "validate"] => validate(&o),
+        ["sessions", verb @ ("export" | "import")] => {
+            let Some(dir) = dir else {
+                return Err(lexopt::Error::Custom(format!("sessions {verb} needs --dir DIR").into()));
+            };
+            sessions(&o, verb == &"import", &dir)
+        }
         ["version"] => {
             println!("talon {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -116,6 +130,50 @@ fn gateway(o: &Overrides) -> ExitCode {
     }
     server.wait();
     ExitCode::SUCCESS
+}
+
+/// `talon sessions export|import --dir DIR`: with the store locked against a running gateway.
+fn sessions(o: &Overrides, import: bool, dir: &std::path::Path) -> ExitCode {
+    let settings = match load(o) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let lock = match crate::store::lock::StoreLock::acquire(&settings.ingest.store_path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("talon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = crate::server::store_options(&settings, Box::new(|line: &str| eprintln!("talon: store: {line}")));
+    let store = match crate::store::Store::open(options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("talon: cannot open the store at {}: {e}", settings.ingest.store_path.display());
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = if import {
+        crate::openclaw::import(&store, dir).map(|r| {
+            println!(
+                "imported {} session(s) with {} message(s); skipped {} that already existed; {} without a transcript file",
+                r.imported, r.messages, r.skipped, r.missing_transcripts
+            );
+        })
+    } else {
+        crate::openclaw::export(&store, dir).map(|r| {
+            println!("exported {} session(s) with {} message(s) to {}", r.sessions, r.messages, dir.display());
+        })
+    };
+    store.shutdown();
+    drop(lock);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("talon: sessions {}: {e}", if import { "import" } else { "export" });
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn validate(o: &Overrides) -> ExitCode {

@@ -158,6 +158,14 @@ pub enum GatewayError {
         /// What went wrong (never a key).
         message: String,
     },
+    /// A forwarded (non-turn) upstream call failed, e.g. `/v1/embeddings`; `kind` is its short
+    /// code (the provider error codes, or `bad_upstream_answer`).
+    Upstream {
+        /// `connect_failed`, `response_timeout`, `bad_upstream_answer`, ...
+        kind: String,
+        /// What went wrong (never a key).
+        message: String,
+    },
 }
 
 impl From<ParseError> for GatewayError {
@@ -208,6 +216,8 @@ impl GatewayError {
             | Self::ApprovalNotFound(_) => 404,
             Self::AgentTurn { kind, .. } if kind.ends_with("timeout") => 504,
             Self::AgentTurn { .. } => 502,
+            Self::Upstream { kind, .. } if kind.ends_with("timeout") => 504,
+            Self::Upstream { .. } => 502,
         }
     }
 
@@ -293,6 +303,7 @@ impl GatewayError {
                 format!("no pending approval {id:?} (unknown, already resolved, or expired)")
             }
             Self::AgentTurn { kind, message } => format!("agent turn failed ({kind}): {message}"),
+            Self::Upstream { kind, message } => format!("upstream call failed ({kind}): {message}"),
         }
     }
 
@@ -326,7 +337,7 @@ impl GatewayError {
             | Self::AgentNotFound(_)
             | Self::ModelNotFound(_)
             | Self::ApprovalNotFound(_) => -32602,
-            Self::AgentTurn { .. } => -32603,
+            Self::AgentTurn { .. } | Self::Upstream { .. } => -32603,
         }
     }
 
@@ -381,7 +392,7 @@ impl GatewayError {
             | Self::WebhookChallenge(_)
             | Self::ChannelDisabled(_)
             | Self::InboxEntryNotFound(_) => 1008,
-            Self::StoreFailed | Self::AgentTurn { .. } => 1011,
+            Self::StoreFailed | Self::AgentTurn { .. } | Self::Upstream { .. } => 1011,
             Self::SessionBusy { .. } => 1013,
             Self::SessionNotFound(_)
             | Self::RunNotFound(_)
@@ -457,6 +468,9 @@ mod tests {
             (GatewayError::InsufficientScope { required: Scope::Admin }, 403, -32003, 1008),
             (GatewayError::Overloaded { what: "worker queue" }, 503, -32004, 1013),
             (GatewayError::ShuttingDown, 503, -32004, 1001),
+            (GatewayError::ModelNotFound("x/y".into()), 404, -32602, 1008),
+            (GatewayError::Upstream { kind: "response_timeout".into(), message: String::new() }, 504, -32603, 1011),
+            (GatewayError::Upstream { kind: "bad_upstream_answer".into(), message: String::new() }, 502, -32603, 1011),
         ];
         for (e, status, rpc, ws) in rows {
             assert_eq!((e.http_status(), e.jsonrpc_code(), e.ws_close_code()), (*status, *rpc, *ws), "{e:?}");

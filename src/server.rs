@@ -21,6 +21,8 @@ use crate::workers::WorkerPool;
 #[derive(Debug)]
 pub struct Server {
     app: Arc<App>,
+    /// The claim on the store file, released when the server is dropped (after `wait`).
+    _store_lock: crate::store::lock::StoreLock,
     reactors: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
 }
@@ -33,6 +35,10 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
     let metrics = Arc::new(Metrics::default());
     let logger = Logger::start(&settings, Arc::clone(&metrics))?;
     let pool = WorkerPool::start(settings.worker_threads, settings.worker_queue)?;
+    // Before the store opens: a second gateway, or an offline `talon sessions import`, on the
+    // same store file is refused instead of writing beside this one.
+    let store_lock =
+        crate::store::lock::StoreLock::acquire(&settings.ingest.store_path).map_err(std::io::Error::other)?;
     let store = open_store(&settings, &logger)?;
     let (listeners, local_addr) = bind(settings.bind, settings.io_threads)?;
     let app = Arc::new(App::new(settings, metrics, logger, pool, store)?);
@@ -56,29 +62,15 @@ pub fn start(settings: Settings) -> std::io::Result<Server> {
             ("version", Field::Str(env!("CARGO_PKG_VERSION"))),
         ],
     );
-    Ok(Server { app, reactors, local_addr })
+    Ok(Server { app, _store_lock: store_lock, reactors, local_addr })
 }
 
 /// Open the store, and put every delivery that was dispatched but not finished when the
 /// process stopped back in line.
 fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Store> {
     let ingest = &settings.ingest;
-    let ack = match ingest.ack {
-        AckPolicy::Durable => AckMode::Durable,
-        AckPolicy::Buffered { interval } => AckMode::Buffered { sync_interval: interval },
-    };
     let log = Arc::clone(logger);
-    let options = StoreOptions {
-        path: ingest.store_path.clone(),
-        ack,
-        queue_capacity: ingest.queue,
-        max_batch: ingest.max_batch,
-        dedup_window: ingest.dedup_window,
-        dedup_max_keys: ingest.dedup_max_keys,
-        sync_full: ingest.store_sync_full,
-        log: Box::new(move |line: &str| log.event(LogLevel::Error, line, &[])),
-        group_commit_wait: std::time::Duration::from_micros(settings.config.store.group_commit_wait_us),
-    };
+    let options = store_options(settings, Box::new(move |line: &str| log.event(LogLevel::Error, line, &[])));
     let path = ingest.store_path.display().to_string();
     let store =
         Store::open(options).map_err(|e| std::io::Error::other(format!("cannot open the store at {path}: {e}")))?;
@@ -100,6 +92,28 @@ fn open_store(settings: &Settings, logger: &Arc<Logger>) -> std::io::Result<Stor
         ],
     );
     Ok(store)
+}
+
+/// The store's options from the settings, with `log` for its error lines (the gateway's
+/// logger, or stderr for an offline command).
+#[must_use]
+pub fn store_options(settings: &Settings, log: crate::store::LogFn) -> StoreOptions {
+    let ingest = &settings.ingest;
+    let ack = match ingest.ack {
+        AckPolicy::Durable => AckMode::Durable,
+        AckPolicy::Buffered { interval } => AckMode::Buffered { sync_interval: interval },
+    };
+    StoreOptions {
+        path: ingest.store_path.clone(),
+        ack,
+        queue_capacity: ingest.queue,
+        max_batch: ingest.max_batch,
+        dedup_window: ingest.dedup_window,
+        dedup_max_keys: ingest.dedup_max_keys,
+        sync_full: ingest.store_sync_full,
+        log,
+        group_commit_wait: std::time::Duration::from_micros(settings.config.store.group_commit_wait_us),
+    }
 }
 
 impl Server {
@@ -156,6 +170,8 @@ impl Server {
         }
         // Agent turns end (aborted) and record their ends while the store still writes.
         self.app.agent.shutdown();
+        // Forwarded embeddings calls in flight are aborted; nothing waits for their answers.
+        self.app.embeddings.shutdown();
         self.app.pool.shutdown();
         // The dispatcher first: its last state changes must reach a store that still writes.
         // Then every delivery the reactors handed over is committed and acknowledged.

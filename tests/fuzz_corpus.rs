@@ -48,6 +48,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "webhook_body" => checks::check_webhook_body,
         "provider_stream" => checks::check_provider_stream,
         "outbound_response" => checks::check_outbound_response,
+        "embeddings" => checks::check_embeddings,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -76,7 +77,8 @@ fn every_target_has_a_seed_corpus() {
             "webhook_verify",
             "webhook_body",
             "provider_stream",
-            "outbound_response"
+            "outbound_response",
+            "embeddings"
         ],
         "fuzz/Cargo.toml targets changed: update this test"
     );
@@ -524,6 +526,38 @@ fn outbound_response_check_holds_on_mutated_answers() {
                 }
             }
             checks::check_outbound_response(&input);
+        }
+    }
+}
+
+/// The `embeddings` check holds on 1-3 byte mutations (JSON punctuation, digits, exponents,
+/// base64 characters) of realistic requests and upstream answers, since cargo-fuzz is not
+/// always installed. A few seeds also keep their expected outcome.
+#[test]
+fn embeddings_check_holds_on_mutated_requests_and_answers() {
+    use talon::embed::upstream::decode_answer;
+    use talon::embed::wire::parse_request;
+    let body = |name: &str| seed("embeddings", name).get(1..).unwrap_or_default().to_vec();
+    assert!(parse_request(&body("request_sdk_default")).is_ok());
+    assert!(parse_request(&body("request_token_ids")).is_err());
+    assert_eq!(decode_answer(&body("answer_openai"), 2).map(|e| e.vectors.len()), Ok(2));
+    let per_token = decode_answer(&body("answer_per_token_llama_cpp"), 1).map_err(|e| e.0);
+    assert!(per_token.as_ref().is_err_and(|m| m.contains("per-token")), "{per_token:?}");
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+    const BYTES: &[u8] = b"{}[]\":,\\ 019-.eE+/=A\xf0\x9f";
+    let names = ["request_sdk_default", "request_dimensions", "answer_openai", "answer_base64", "answer_reordered"];
+    for name in names {
+        let original = seed("embeddings", name);
+        for _ in 0..400 {
+            let mut input = original.clone();
+            for _ in 0..(1 + next() % 3) {
+                let at = 1 + (next() as usize) % input.len().saturating_sub(1).max(1);
+                let byte = BYTES[(next() as usize) % BYTES.len()];
+                if let Some(b) = input.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            checks::check_embeddings(&input);
         }
     }
 }

@@ -2,12 +2,14 @@
 //! this file with `#[path]`), so `cargo test` on stable replays the corpora through exactly the
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
+mod embeddings;
 mod outbound_response;
 mod provider_stream;
 mod webhook_body;
 
 use std::collections::HashMap;
 
+pub use embeddings::check_embeddings;
 pub use outbound_response::check_outbound_response;
 pub use provider_stream::check_provider_stream;
 use serde_json::value::RawValue;

@@ -268,7 +268,9 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
 pub struct ModelsConfig {
     /// Models tried in order when the turn's model fails before streaming anything.
     pub fallbacks: Vec<String>,
-    /// The embeddings model (`provider/model`), used by `/v1/embeddings` once it exists.
+    /// The model `POST /v1/embeddings` uses when the request names none: `provider/model` of an
+    /// OpenAI-compatible provider (forwarded to its `/embeddings`), or `null` (the default) for
+    /// the built-in offline model `builtin/embed`, which is always served too.
     pub embeddings: Option<String>,
 }
 
@@ -297,7 +299,7 @@ pub fn validate(
         check_model(format!("models.fallbacks[{i}]"), id);
     }
     if let Some(id) = &models.embeddings {
-        check_model("models.embeddings".to_owned(), id);
+        check_embeddings_model(id, providers, errors);
     }
     if agent.max_concurrent_turns == 0 {
         errors.push(ConfigError::new("agent.max_concurrent_turns", "must be at least 1"));
@@ -377,6 +379,30 @@ fn validate_tools(agent: &AgentConfig, errors: &mut Vec<ConfigError>) {
     }
     if agent.max_tool_rounds == 0 || agent.max_tool_rounds > MAX_TOOL_ROUNDS {
         errors.push(ConfigError::new("agent.max_tool_rounds", format!("must be between 1 and {MAX_TOOL_ROUNDS}")));
+    }
+}
+
+/// `models.embeddings`: `builtin/embed`, or a model of an OpenAI-compatible provider (the
+/// request goes to its `/embeddings`; Anthropic has no embeddings API).
+fn check_embeddings_model(id: &str, providers: &ProvidersConfig, errors: &mut Vec<ConfigError>) {
+    let path = "models.embeddings";
+    match ModelRef::parse(id) {
+        Err(why) => errors.push(ConfigError::new(path, why)),
+        Ok(r) if r.provider == BUILTIN_PROVIDER && r.model != crate::embed::builtin::EMBED_MODEL => {
+            errors.push(ConfigError::new(
+                path,
+                format!("the built-in embeddings model is builtin/embed, not {:?}", r.to_string()),
+            ));
+        }
+        Ok(r) if r.provider == BUILTIN_PROVIDER => {}
+        Ok(r) => match providers.0.get(&r.provider) {
+            None => errors.push(ConfigError::new(path, format!("no provider named {:?} under providers", r.provider))),
+            Some(p) if p.kind == ProviderKind::Anthropic => errors.push(ConfigError::new(
+                path,
+                format!("provider {:?} is of kind anthropic, which has no embeddings API", r.provider),
+            )),
+            Some(_) => {}
+        },
     }
 }
 

@@ -167,8 +167,10 @@ fn agent_providers_models_defaults_and_overrides() {
     let json = r#"{"agent":{"default_model":"local/qwen"},
         "providers":{"openai":{"models":["gpt-4o-mini"]},
                      "local":{"base_url":"http://127.0.0.1:8080/v1","models":["qwen"]}},
-        "models":{"fallbacks":["openai/gpt-4o-mini","builtin/echo"]}}"#;
+        "models":{"fallbacks":["openai/gpt-4o-mini","builtin/echo"],"embeddings":"local/minilm"}}"#;
     let s = run(json, &[]).unwrap();
+    assert_eq!(s.config.models.embeddings.as_deref(), Some("local/minilm"));
+    assert!(run(r#"{"models":{"embeddings":"builtin/embed"}}"#, &[]).is_ok());
     let p = &s.config.providers.0;
     assert_eq!(p["openai"].base_url, "https://api.openai.com/v1", "a well-known entry keeps its defaults");
     assert_eq!(p["openai"].models, ["gpt-4o-mini"]);
@@ -200,6 +202,11 @@ fn agent_refusals_name_the_path() {
         (r#"{"agent":{"approval_timeout_ms":0}}"#, "agent.approval_timeout_ms"),
         (r#"{"agent":{"max_tool_rounds":0}}"#, "agent.max_tool_rounds"),
         (r#"{"agent":{"max_tool_rounds":65}}"#, "agent.max_tool_rounds"),
+        (r#"{"models":{"embeddings":"builtin/echo"}}"#, "models.embeddings"),
+        (r#"{"models":{"embeddings":"anthropic/claude"}}"#, "models.embeddings"),
+        (r#"{"models":{"embeddings":"nobody/x"}}"#, "models.embeddings"),
+        (r#"{"models":{"embeddings":"minilm"}}"#, "models.embeddings"),
+        (r#"{"agent":{"default_model":"builtin/embed"}}"#, "agent.default_model"),
     ];
     for (json, path) in cases {
         let errs = run(json, &[]).expect_err(json);

@@ -12,6 +12,7 @@
 //!   waiting on a worker, which is bounded by graceful shutdown.
 
 mod chat;
+mod embed;
 mod ingest;
 mod live_chat;
 mod request;

@@ -167,6 +167,7 @@ impl Connection {
             Execution::EventStream => return self.start_event_stream(cx, &inflight),
             Execution::Ingest(channel) => return self.ingest(cx, inflight, channel),
             Execution::Agent => return self.agent_chat(cx, inflight),
+            Execution::Embeddings => return self.embeddings(cx, inflight),
             Execution::Inline | Execution::Worker => {}
         }
         let body = std::mem::take(&mut inflight.body);

@@ -98,6 +98,7 @@ pub fn inline(app: &Arc<App>, id: RouteId, head: &RequestHead) -> Response {
         | RouteId::ChatStream
         | RouteId::ChatLive
         | RouteId::V1Responses
+        | RouteId::V1Embeddings
         | RouteId::Unmatched
         | RouteId::Invalid => {
             GatewayError::Internal(format!("route {} has no inline handler", id.label())).to_response()

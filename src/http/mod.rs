@@ -189,6 +189,7 @@ pub fn handle(app: &Arc<App>, admitted: &Admitted, head: &RequestHead, body: Vec
         | Execution::WebSocket(_)
         | Execution::EventStream
         | Execution::Ingest(_)
-        | Execution::Agent => Outcome::Respond(handlers::inline(app, id, head)),
+        | Execution::Agent
+        | Execution::Embeddings => Outcome::Respond(handlers::inline(app, id, head)),
     }
 }

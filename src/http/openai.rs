@@ -34,11 +34,22 @@ fn created(app: &App) -> u64 {
     app.started_unix_ms / 1000
 }
 
+/// Every model served: the agent router's (chat), then the embeddings models, without repeats.
+fn all_models(app: &App) -> Vec<ModelInfo> {
+    let mut all = app.agent.router().models();
+    for m in app.embeddings.models() {
+        if !all.iter().any(|a| a.id == m.id) {
+            all.push(m);
+        }
+    }
+    all
+}
+
 /// `GET /v1/models`.
 #[must_use]
 pub fn models(app: &App) -> Response {
     let created = created(app);
-    let data: Vec<Value> = app.agent.router().models().iter().map(|m| model_object(m, created)).collect();
+    let data: Vec<Value> = all_models(app).iter().map(|m| model_object(m, created)).collect();
     Response::json(200, json!({ "object": "list", "data": data }).to_string().into_bytes())
 }
 
@@ -47,7 +58,7 @@ pub fn models(app: &App) -> Response {
 pub fn model(app: &App, path: &str) -> Response {
     let raw = path.strip_prefix(MODEL_PREFIX).unwrap_or_default();
     let id = raw.replace("%2F", "/").replace("%2f", "/");
-    match app.agent.router().models().iter().find(|m| m.id == id) {
+    match all_models(app).iter().find(|m| m.id == id) {
         Some(m) => Response::json(200, model_object(m, created(app)).to_string().into_bytes()),
         None => {
             error(404, &format!("The model '{id}' does not exist"), "invalid_request_error", Some("model_not_found"))
@@ -260,7 +271,7 @@ pub fn error_object(e: &GatewayError) -> Value {
         _ => ("api_error", None),
     };
     let code = match e {
-        GatewayError::AgentTurn { kind, .. } => Some(kind.as_str()),
+        GatewayError::AgentTurn { kind, .. } | GatewayError::Upstream { kind, .. } => Some(kind.as_str()),
         GatewayError::ModelNotFound(_) => Some("model_not_found"),
         _ => code,
     };

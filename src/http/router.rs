@@ -77,6 +77,8 @@ pub enum RouteId {
     ChatLive,
     /// `POST /v1/responses`: one stateless agent turn, OpenAI's Responses API (streamed or not).
     V1Responses,
+    /// `POST /v1/embeddings`: vectors from the built-in model or the configured upstream.
+    V1Embeddings,
     /// No route matched.
     Unmatched,
     /// The request could not be parsed.
@@ -84,7 +86,7 @@ pub enum RouteId {
 }
 
 /// Number of [`RouteId`] values.
-pub const ROUTE_COUNT: usize = 34;
+pub const ROUTE_COUNT: usize = 35;
 
 impl RouteId {
     /// All routes in label order.
@@ -121,6 +123,7 @@ impl RouteId {
         Self::ChatStream,
         Self::ChatLive,
         Self::V1Responses,
+        Self::V1Embeddings,
         Self::Unmatched,
         Self::Invalid,
     ];
@@ -161,6 +164,7 @@ impl RouteId {
             Self::ChatStream => "/api/chat/stream",
             Self::ChatLive => "/api/chat/live",
             Self::V1Responses => "/v1/responses",
+            Self::V1Embeddings => "/v1/embeddings",
             Self::Unmatched => "unmatched",
             Self::Invalid => "invalid",
         }
@@ -189,6 +193,9 @@ pub enum Execution {
     /// An agent turn: the body is parsed inline, the turn runs on an agent thread, and the
     /// response comes back when it ends.
     Agent,
+    /// `/v1/embeddings`: the body is parsed inline, the vectors are made on the worker pool
+    /// (built-in model) or the embeddings pool (forwarded upstream), see `crate::embed`.
+    Embeddings,
 }
 
 /// What a WebSocket route speaks once upgraded.
@@ -299,6 +306,9 @@ pub fn lookup(path: &str, debug_routes: bool, ws_test_echo: bool) -> Option<Rout
         "/v1/models" => guarded(RouteId::V1Models, Scope::Rpc, Execution::Inline),
         "/v1/chat/completions" => {
             RouteSpec { allow: POST, ..guarded(RouteId::V1ChatCompletions, Scope::Rpc, Execution::Agent) }
+        }
+        "/v1/embeddings" => {
+            RouteSpec { allow: POST, ..guarded(RouteId::V1Embeddings, Scope::Rpc, Execution::Embeddings) }
         }
         _ if path.len() > super::openai::MODEL_PREFIX.len() && path.starts_with(super::openai::MODEL_PREFIX) => {
             guarded(RouteId::V1Model, Scope::Rpc, Execution::Inline)

@@ -197,6 +197,10 @@ pub enum AgentWrite {
         /// Stamped as their end, Unix ms.
         ended_ms: u64,
     },
+    /// Store a whole session read from elsewhere (an OpenClaw export), with its transcript,
+    /// unless a session with its key or its id exists already: then nothing is stored and the
+    /// outcome is 0 (an import never merges into an existing session).
+    ImportSession(Box<ImportedSession>),
 }
 
 /// What a channel turn's end does besides ending the turn ([`AgentWrite::EndChannelTurn`]).
@@ -225,6 +229,27 @@ pub enum InboxOutcome {
     /// Left as it is (`dispatched`): the turn is run again after the restart.
     Interrupted,
 }
+
+/// A session as an import brings it: the stored fields and the transcript, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedSession {
+    /// The session's totals and metadata (`key`, `session_id`, times, tokens, cost, turns).
+    pub session: SessionRow,
+    /// Its messages, oldest first.
+    pub messages: Vec<ImportedMessage>,
+}
+
+/// One message of an [`ImportedSession`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedMessage {
+    /// The role, text and tool fields, as for a live message.
+    pub message: NewMessage,
+    /// When it was written, Unix ms.
+    pub timestamp: u64,
+}
+
+/// The run id every imported message is stored under (imports have no turn rows).
+pub const IMPORT_RUN_PREFIX: &str = "import:";
 
 /// The committed result of an [`AgentWrite`]: rows changed (0 for a patch or delete of a
 /// session that does not exist, for a repeated idempotency key, or for a turn already ended).
@@ -369,6 +394,19 @@ pub trait AgentReads: Send + Sync {
     /// # Errors
     /// The query failed.
     fn turn_by_idempotency(&self, session_key: &str, key: &str) -> Result<Option<TurnRow>, StoreError>;
+
+    /// Up to `limit` messages of a session with a row id above `after_id`, oldest first (for
+    /// reading a whole transcript page by page).
+    ///
+    /// # Errors
+    /// The query failed.
+    fn messages_after(&self, session_key: &str, after_id: i64, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// Up to `limit` sessions whose key sorts after `after_key`, by key (for paging over all).
+    ///
+    /// # Errors
+    /// The query failed.
+    fn sessions_after(&self, after_key: &str, limit: usize) -> Result<Vec<SessionRow>, StoreError>;
 
     /// Usage per model over every ended turn, largest cost first.
     ///

@@ -22,6 +22,7 @@ pub mod agent;
 pub mod backend;
 pub mod dedup;
 mod handle;
+pub mod lock;
 pub mod schema;
 pub mod sqlite;
 mod sqlite_agent;
@@ -33,8 +34,8 @@ pub mod writer;
 mod tests;
 
 pub use agent::{
-    AgentOutcome, AgentReads, AgentWrite, InboxOutcome, InboxReply, MessageRow, ModelUsage, NewMessage, SessionOrigin,
-    SessionRow, TurnRow, TurnState,
+    AgentOutcome, AgentReads, AgentWrite, IMPORT_RUN_PREFIX, ImportedMessage, ImportedSession, InboxOutcome,
+    InboxReply, MessageRow, ModelUsage, NewMessage, SessionOrigin, SessionRow, TurnRow, TurnState,
 };
 pub use backend::{Applied, Backend, DedupStats, Outcome, WriteOp};
 pub use dedup::DedupLimits;

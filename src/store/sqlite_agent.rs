@@ -10,8 +10,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::agent::{
-    AgentOutcome, AgentReads, AgentWrite, InboxOutcome, InboxReply, MessageRow, ModelUsage, SessionRow, TurnRow,
-    TurnState,
+    AgentOutcome, AgentReads, AgentWrite, IMPORT_RUN_PREFIX, ImportedSession, InboxOutcome, InboxReply, MessageRow,
+    ModelUsage, SessionRow, TurnRow, TurnState,
 };
 use super::sqlite::SqliteBackend;
 use super::types::{MAX_QUERY_LIMIT, StoreError};
@@ -189,6 +189,7 @@ pub(super) fn apply(tx: &Connection, write: &AgentWrite, now: i64) -> rusqlite::
                 .execute(params![col(*ended_ms)])?;
             Ok(n as u64)
         }
+        AgentWrite::ImportSession(import) => import_session(tx, import),
     }
 }
 
@@ -234,6 +235,43 @@ fn settle_inbox(tx: &Connection, reply: &InboxReply, now: i64) -> rusqlite::Resu
         }
     }
     Ok(())
+}
+
+/// Insert an imported session and its transcript, unless its key or id is taken (checked
+/// first: a unique-constraint failure would fail the transaction and with it the store).
+fn import_session(tx: &Connection, import: &ImportedSession) -> rusqlite::Result<AgentOutcome> {
+    let s = &import.session;
+    let taken: Option<String> = tx
+        .prepare_cached("SELECT key FROM sessions WHERE key = ?1 OR session_id = ?2 LIMIT 1")?
+        .query_row(params![s.key, s.session_id], |r| r.get(0))
+        .optional()?;
+    if taken.is_some() {
+        return Ok(0);
+    }
+    tx.prepare_cached(
+        "INSERT INTO sessions (key, session_id, agent_id, model, label, channel, chat_id, created_ms, updated_ms, \
+         input_tokens, output_tokens, cost_usd, turns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        s.key,
+        s.session_id,
+        s.agent_id,
+        s.model,
+        s.label,
+        s.channel,
+        s.chat_id,
+        col(s.created_at),
+        col(s.updated_at),
+        col(s.input_tokens),
+        col(s.output_tokens),
+        s.cost_usd,
+        col(s.turns)
+    ])?;
+    let run_id = format!("{IMPORT_RUN_PREFIX}{}", s.session_id);
+    for m in &import.messages {
+        insert_message(tx, &s.key, &run_id, &m.message, col(m.timestamp))?;
+    }
+    Ok(1)
 }
 
 fn insert_message(
@@ -375,6 +413,24 @@ impl AgentReads for SqliteBackend {
         let conn = self.lock_reader();
         let sql = format!("SELECT {TURN_COLS} FROM turns WHERE session_key = ?1 AND idempotency_key = ?2");
         Ok(conn.prepare_cached(&sql)?.query_row(params![session_key, key], turn_row).optional()?)
+    }
+
+    fn messages_after(&self, session_key: &str, after_id: i64, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        let conn = self.lock_reader();
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM transcript t WHERE t.session_key = ?1 AND t.id > ?2 ORDER BY t.id LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![session_key, after_id, limit_col(limit)], message_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn sessions_after(&self, after_key: &str, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
+        let conn = self.lock_reader();
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE key > ?1 ORDER BY key LIMIT ?2");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![after_key, limit_col(limit)], session_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn usage_by_model(&self) -> Result<Vec<ModelUsage>, StoreError> {

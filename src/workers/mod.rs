@@ -117,13 +117,22 @@ impl WorkerPool {
     /// # Errors
     /// A thread could not be spawned.
     pub fn start(threads: usize, queue: usize) -> std::io::Result<Self> {
+        Self::start_named("talon-worker", threads, queue)
+    }
+
+    /// Start `threads` workers named `{name}-N` behind a queue of `queue` jobs (a pool of its
+    /// own for one kind of slow job, so it cannot starve the main pool).
+    ///
+    /// # Errors
+    /// A thread could not be spawned.
+    pub fn start_named(name: &str, threads: usize, queue: usize) -> std::io::Result<Self> {
         let (tx, rx) = bounded::<Task>(queue.max(1));
         let busy = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let busy = Arc::clone(&busy);
-            handles.push(std::thread::Builder::new().name(format!("talon-worker-{i}")).spawn(move || {
+            handles.push(std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
                 for task in &rx {
                     let Task::Run(job) = task else { break };
                     busy.fetch_add(1, Relaxed);

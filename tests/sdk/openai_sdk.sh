@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The official `openai` Python SDK against a real Talon: models.list, models.retrieve,
-# chat.completions.create (without and with streaming, with include_usage) and responses.create
-# (without and with streaming), with the SDK's default arguments, against the offline
-# builtin/echo model. Installs the SDK itself into .tools/venv-openai (PyPI) on first use.
+# chat.completions.create (without and with streaming, with include_usage), responses.create
+# (without and with streaming) against the offline builtin/echo model, and embeddings.create
+# against builtin/embed with the default arguments (the SDK asks for base64) and with
+# encoding_format="float". Installs the SDK itself into .tools/venv-openai (PyPI) on first use.
 #
 #   bash tests/sdk/openai_sdk.sh            # debug build; TALON_PROFILE=release for release
 #
-# Not covered yet, because the gateway does not serve it yet: /v1/embeddings (issue 5). Exit status 0 only if every call succeeded with the expected answer.
+# Exit status 0 only if every call succeeded with the expected answer.
 # Only 127.0.0.1 is contacted besides PyPI; the gateway started here is stopped on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -77,8 +78,9 @@ print(f"openai_sdk: openai {openai.__version__}: models.list ({len(ids)}), model
       f"chat.completions.create ({done.usage.total_tokens} tokens) and the SDK's typed errors: OK")
 PY
 
-# --- Streaming chat completions and the Responses API (issue 5, surfaces) ---
+# --- Streaming chat completions, the Responses API and embeddings (issue 5, surfaces) ---
 "$VENV/bin/python" - "$PORT" <<'PY'
+import struct
 import sys
 import openai
 
@@ -128,4 +130,43 @@ usage_total = streaming_chat_with_usage()
 n_events = responses_plain_and_streamed()
 print(f"openai_sdk: chat.completions.create(stream=True) ({n_chunks} chunks), include_usage "
       f"({usage_total} tokens), responses.create plain and streamed ({n_events} events): OK")
+
+
+texts = ["hello from the sdk", "a second, different input"]
+
+raw = client.embeddings.with_raw_response.create(model="builtin/embed", input=texts)
+wire = raw.http_response.json()
+assert isinstance(wire["data"][0]["embedding"], str), "the SDK's default call did not get base64"
+default = raw.parse()
+floats = client.embeddings.create(model="builtin/embed", input=texts, encoding_format="float")
+assert isinstance(floats.data[0].embedding, list), floats.data[0]
+
+
+def f32(values):
+    return struct.unpack(f"<{len(values)}f", struct.pack(f"<{len(values)}f", *values))
+
+
+assert default.model == floats.model == "builtin/embed", (default.model, floats.model)
+assert [d.index for d in default.data] == [0, 1] == [d.index for d in floats.data]
+for a, b in zip(default.data, floats.data):
+    assert len(a.embedding) == len(b.embedding) == 256, (len(a.embedding), len(b.embedding))
+    assert f32(a.embedding) == f32(b.embedding), "base64 and float answers differ"
+    norm = sum(x * x for x in a.embedding) ** 0.5
+    assert abs(norm - 1.0) < 1e-4, norm
+assert default.data[0].embedding != default.data[1].embedding
+assert default.usage.prompt_tokens == floats.usage.prompt_tokens > 0, default.usage
+one = client.embeddings.create(model="builtin/embed", input="hello from the sdk", dimensions=32)
+assert len(one.data) == 1 and len(one.data[0].embedding) == 32, one
+try:
+    client.embeddings.create(model="text-embedding-nowhere", input="x")
+    raise SystemExit("an unknown embeddings model was accepted")
+except openai.NotFoundError as e:
+    assert e.status_code == 404 and e.code == "model_not_found", (e, e.code)
+try:
+    client.embeddings.create(model="builtin/embed", input="")
+    raise SystemExit("an empty input was accepted")
+except openai.BadRequestError as e:
+    assert "empty string" in str(e), e
+print(f"openai_sdk: embeddings.create with the default (base64) and float encodings: "
+      f"{len(default.data)} equal vectors of {len(default.data[0].embedding)}; dimensions, 404 and 400: OK")
 PY

@@ -275,15 +275,23 @@ pub(crate) fn read_stream<D: ChunkDecoder>(
 ///
 /// # Errors
 /// Abort, the turn deadline, a read error, or a body over the bound.
-pub(crate) fn read_body(mut opened: Opened, ctl: &TurnControl) -> Result<Vec<u8>, ProviderError> {
+pub(crate) fn read_body(opened: Opened, ctl: &TurnControl) -> Result<Vec<u8>, ProviderError> {
+    read_body_up_to(opened, ctl, MAX_COMPLETION_BODY_BYTES)
+}
+
+/// Read a whole body of at most `limit` bytes.
+///
+/// # Errors
+/// Abort, the deadline, a read error, or a body over `limit` ([`StreamError::OutputTooLarge`]).
+pub(crate) fn read_body_up_to(mut opened: Opened, ctl: &TurnControl, limit: u64) -> Result<Vec<u8>, ProviderError> {
     let mut body = Vec::new();
     let reader = opened.response.body_mut().as_reader();
-    match reader.take(MAX_COMPLETION_BODY_BYTES.saturating_add(1)).read_to_end(&mut body) {
+    match reader.take(limit.saturating_add(1)).read_to_end(&mut body) {
         Ok(_) => {}
         Err(e) => return Err(read_error(&e, ctl)),
     }
-    if u64::try_from(body.len()).unwrap_or(u64::MAX) > MAX_COMPLETION_BODY_BYTES {
-        let limit = usize::try_from(MAX_COMPLETION_BODY_BYTES).unwrap_or(usize::MAX);
+    if u64::try_from(body.len()).unwrap_or(u64::MAX) > limit {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         return Err(StreamError::OutputTooLarge { limit }.into());
     }
     Ok(body)

@@ -49,19 +49,25 @@ impl OpenAiProvider {
     /// A client for `settings`.
     #[must_use]
     pub fn new(settings: OpenAiSettings) -> Self {
-        let mut headers = vec![("accept", HeaderValue::Plain("text/event-stream, application/json".to_owned()))];
-        if let Some(key) = settings.key.clone().filter(|k| !k.expose().is_empty()) {
-            headers.push(("authorization", HeaderValue::Secret { prefix: "Bearer ", key }));
-        }
-        let endpoint = Endpoint {
-            url: format!("{}/chat/completions", settings.base_url.trim_end_matches('/')),
-            headers,
-            key: settings.key,
-            retry: settings.retry,
-            connect_timeout: settings.connect_timeout,
-            response_timeout: settings.response_timeout,
-        };
+        let endpoint = endpoint(&settings, "chat/completions", "text/event-stream, application/json");
         Self { name: settings.name, models: settings.models, endpoint }
+    }
+}
+
+/// The endpoint `{base_url}/{path}` of an OpenAI-compatible server, with the key (if any) as
+/// `Authorization: Bearer …` and `accept` as the `Accept` header.
+pub(crate) fn endpoint(settings: &OpenAiSettings, path: &str, accept: &str) -> Endpoint {
+    let mut headers = vec![("accept", HeaderValue::Plain(accept.to_owned()))];
+    if let Some(key) = settings.key.clone().filter(|k| !k.expose().is_empty()) {
+        headers.push(("authorization", HeaderValue::Secret { prefix: "Bearer ", key }));
+    }
+    Endpoint {
+        url: format!("{}/{path}", settings.base_url.trim_end_matches('/')),
+        headers,
+        key: settings.key.clone(),
+        retry: settings.retry,
+        connect_timeout: settings.connect_timeout,
+        response_timeout: settings.response_timeout,
     }
 }
 

@@ -348,7 +348,7 @@ fn error_json(e: &ProviderError) -> Value {
 }
 
 /// Client settings for one configured provider, with its key resolved.
-fn settings(
+pub(crate) fn settings(
     name: &str,
     p: &ProviderConfig,
     env: &dyn Fn(&str) -> Option<String>,

@@ -46,9 +46,11 @@ TALON="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/talon"
 WORK=$(mktemp -d)
 LLM_PID="" TALON_PID=""
 cleanup() {
-  [[ -n $TALON_PID ]] && kill "$TALON_PID" 2>/dev/null && wait "$TALON_PID" 2>/dev/null
-  [[ -n $LLM_PID ]] && kill "$LLM_PID" 2>/dev/null && wait "$LLM_PID" 2>/dev/null
+  local rc=$?
+  [[ -n $TALON_PID ]] && kill "$TALON_PID" 2>/dev/null && { wait "$TALON_PID" 2>/dev/null || true; }
+  [[ -n $LLM_PID ]] && kill "$LLM_PID" 2>/dev/null && { wait "$LLM_PID" 2>/dev/null || true; }
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

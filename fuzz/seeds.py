@@ -415,6 +415,44 @@ EMBEDDINGS = {
 }
 
 
+# chat_request seeds are [selector][input] as fuzz/src/chat_request.rs reads them: selector % 5
+# picks the parser (0 /v1/chat/completions body, 1 /v1/responses body, 2 POST /api/chat body,
+# then 0x00 and its query, 3 the /api/chat/stream query, 4 a /api/chat/live message).
+def chat_seed(selector, body):
+    return bytes([selector]) + (body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+USER = {"role": "user", "content": "hello"}
+CHAT_REQUEST = {
+    "completion_plain": chat_seed(0, {"model": "builtin/echo", "messages": [USER]}),
+    "completion_history_parts": chat_seed(0, {"model": "m", "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "assistant", "content": "hi"},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}),
+    "completion_stream_usage": chat_seed(0, {"messages": [USER], "stream": True, "stream_options": {"include_usage": True},
+                                             "temperature": 0.7, "max_completion_tokens": 16, "user": "alice"}),
+    "completion_bad_sampling": chat_seed(0, {"messages": [USER], "temperature": 9, "max_tokens": 0}),
+    "completion_image_part": chat_seed(0, {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+    "completion_last_not_user": chat_seed(0, {"messages": [{"role": "assistant", "content": "x"}]}),
+    "completion_truncated": chat_seed(0, b'{"messages":[{"role":"user","content":"'),
+    "responses_string": chat_seed(1, {"model": "builtin/echo", "input": "hello", "instructions": "terse"}),
+    "responses_items": chat_seed(1, {"input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]}],
+                                     "stream": True, "max_output_tokens": 8}),
+    "responses_previous_id": chat_seed(1, {"input": "x", "previous_response_id": "resp_1"}),
+    "responses_bad_input": chat_seed(1, {"input": 42}),
+    "rest_openclaw_shape": chat_seed(2, b'{"message":"hi","agentId":"main","sessionKey":"s"}\x00'),
+    "rest_clawgo_shape": chat_seed(2, b'{"session":"s2","message":"hi","media":"a.png"}\x00session=q'),
+    "rest_query_session": chat_seed(2, b'{"message":"hi"}\x00session=%F0%9F%98%80'),
+    "rest_empty": chat_seed(2, b''),
+    "stream_query": chat_seed(3, b"message=hello+there&sessionKey=s&agentId=main&model=builtin%2Fecho"),
+    "stream_query_no_message": chat_seed(3, b"session=s"),
+    "stream_query_bad_escape": chat_seed(3, b"message=%ZZ%&message=%FF"),
+    "live_message": chat_seed(4, {"session": "main", "message": "hi", "media": ""}),
+    "live_not_json": chat_seed(4, b"hello"),
+    "live_no_message": chat_seed(4, {"session": "x"}),
+}
+
+
 def write(target, seeds):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -427,5 +465,6 @@ if __name__ == "__main__":
     n = (write("http1_head", HEAD) + write("http1_chunked", CHUNKED) + write("sse_encode", SSE)
          + write("jsonrpc_decode", JSONRPC) + write("webhook_verify", WEBHOOK)
          + write("webhook_body", WEBHOOK_BODY) + write("provider_stream", PROVIDER)
-         + write("outbound_response", OUTBOUND) + write("embeddings", EMBEDDINGS))
+         + write("outbound_response", OUTBOUND) + write("embeddings", EMBEDDINGS)
+         + write("chat_request", CHAT_REQUEST))
     print(f"wrote {n} seeds under {os.path.relpath(HERE / 'corpus')}")

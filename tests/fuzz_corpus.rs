@@ -49,6 +49,7 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "provider_stream" => checks::check_provider_stream,
         "outbound_response" => checks::check_outbound_response,
         "embeddings" => checks::check_embeddings,
+        "chat_request" => checks::check_chat_request,
         other => panic!("fuzz target {other} has no replay check in tests/fuzz_corpus.rs"),
     }
 }
@@ -78,7 +79,8 @@ fn every_target_has_a_seed_corpus() {
             "webhook_body",
             "provider_stream",
             "outbound_response",
-            "embeddings"
+            "embeddings",
+            "chat_request"
         ],
         "fuzz/Cargo.toml targets changed: update this test"
     );
@@ -558,6 +560,35 @@ fn embeddings_check_holds_on_mutated_requests_and_answers() {
                 }
             }
             checks::check_embeddings(&input);
+        }
+    }
+}
+
+/// The `chat_request` check holds on 1-3 byte mutations (JSON punctuation, digits, escapes,
+/// multibyte starts) of every seed, on all five parsers; a few seeds keep their expected
+/// outcome so the check is known to see accepted and refused requests.
+#[test]
+fn chat_request_check_holds_on_mutated_requests() {
+    use talon::http::{openai, turn_format};
+    let body = |name: &str| seed("chat_request", name).get(1..).unwrap_or_default().to_vec();
+    assert!(openai::parse_completion(&body("completion_plain")).is_ok());
+    assert!(openai::parse_completion(&body("completion_image_part")).is_err());
+    let query = String::from_utf8(body("stream_query")).expect("utf-8 seed");
+    assert_eq!(turn_format::parse_stream_query(&query).map(|r| r.message), Ok("hello there".to_owned()));
+    let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+    const BYTES: &[u8] = b"{}[]\":,\\ 019-.eE%+&=\x00\xf0\x9f\xff";
+    for file in inputs(&fuzz_dir().join("corpus").join("chat_request")) {
+        let original = fs::read(&file).expect("readable seed");
+        for _ in 0..150 {
+            let mut input = original.clone();
+            for _ in 0..(1 + next() % 3) {
+                let at = 1 + (next() as usize) % input.len().saturating_sub(1).max(1);
+                let byte = BYTES[(next() as usize) % BYTES.len()];
+                if let Some(b) = input.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            checks::check_chat_request(&input);
         }
     }
 }

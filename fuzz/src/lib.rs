@@ -2,6 +2,7 @@
 //! this file with `#[path]`), so `cargo test` on stable replays the corpora through exactly the
 //! checks `cargo fuzz` runs. Every check panics on a violation; nothing else may panic.
 
+mod chat_request;
 mod embeddings;
 mod outbound_response;
 mod provider_stream;
@@ -9,6 +10,7 @@ mod webhook_body;
 
 use std::collections::HashMap;
 
+pub use chat_request::check_chat_request;
 pub use embeddings::check_embeddings;
 pub use outbound_response::check_outbound_response;
 pub use provider_stream::check_provider_stream;

@@ -255,14 +255,38 @@ fn client_that_never_reads_is_cut_at_the_write_timeout() {
     stream.set_write_timeout(Some(Duration::from_secs(3))).expect("write timeout");
     let mut writer = stream.try_clone().expect("clone");
     let n = 40_000usize;
-    let sender = std::thread::spawn(move || {
-        let one = get("/health");
-        let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * n).collect();
-        // Fails (timeout or reset) once the server stops reading and then cuts us off.
-        let _ = writer.write_all(&all);
-    });
-    // Read nothing for well past the write timeout.
-    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Built before the clock starts: on a slow machine building it takes longer than the wait.
+    let one = get("/health");
+    let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * n).collect();
+    let sender = {
+        let sent = std::sync::Arc::clone(&sent);
+        std::thread::spawn(move || {
+            // Stops (timeout or reset) once the server stops reading and then cuts us off.
+            for piece in all.chunks(16 * 1024) {
+                if writer.write_all(piece).is_err() {
+                    break;
+                }
+                sent.fetch_add(piece.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            sent.fetch_add(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    // Wait until the server has stopped reading (our writes stall for 500 ms) or has read
+    // everything, however slow the machine is; then read nothing for well past the write
+    // timeout, so the server's output is stuck for longer than write_timeout_ms.
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+        if (now == last && now > 0) || now >= usize::MAX / 2 {
+            break;
+        }
+        last = now;
+    }
+    // Six times the write timeout: a starved server (a loaded CI box) still has time to fill the
+    // socket buffers with the queued responses and see its output stuck for 500 ms.
+    std::thread::sleep(Duration::from_millis(3000));
     let t = Instant::now();
     let mut reader = stream;
     reader.set_read_timeout(Some(Duration::from_secs(3))).expect("read timeout");

@@ -173,13 +173,7 @@ impl Runtime {
         if let Some(idem) = request.idempotency_key.clone()
             && let Some(run_id) = self.remembered(&key, &idem)?
         {
-            return Ok(Submitted {
-                run_id,
-                session_key: key,
-                queued: false,
-                duplicate: true,
-                abort: AbortHandle::new(),
-            });
+            return Ok(duplicate_of(run_id, key));
         }
         let run_id = new_id("run_");
         let pending = Box::new(Pending { run_id: run_id.clone(), request, sink, abort: AbortHandle::new() });
@@ -191,13 +185,7 @@ impl Runtime {
             if let Some(idem) = &idem
                 && let Some(run_id) = self.inner.remembered_in_memory(&key, idem)
             {
-                return Ok(Submitted {
-                    run_id,
-                    session_key: key,
-                    queued: false,
-                    duplicate: true,
-                    abort: AbortHandle::new(),
-                });
+                return Ok(duplicate_of(run_id, key));
             }
             let slot = sessions.entry(key.clone()).or_default();
             let queued = if slot.running.is_none() {
@@ -370,6 +358,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// The answer to a repeated idempotency key: the first run, nothing started.
+fn duplicate_of(run_id: String, session_key: String) -> Submitted {
+    Submitted { run_id, session_key, queued: false, duplicate: true, abort: AbortHandle::new() }
 }
 
 /// An agent thread: run each turn taken from the queue, then the waiting turns of its session.

@@ -181,6 +181,11 @@ impl Runtime {
         let abort = pending.abort.clone();
         let queued = {
             let mut sessions = self.inner.sessions.lock();
+            // Again under the lock, which shutdown takes to abort every turn: a turn let in
+            // after its sweep would run unaborted and hold the shutdown for its whole length.
+            if self.inner.stopping() {
+                return Err(GatewayError::ShuttingDown);
+            }
             // Again under the lock: a concurrent submit of the same key may have got here first.
             if let Some(idem) = &idem
                 && let Some(run_id) = self.inner.remembered_in_memory(&key, idem)
@@ -318,6 +323,20 @@ impl Runtime {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+impl Runtime {
+    /// Hold the lock that [`Runtime::shutdown`] sweeps the sessions under (for a test that
+    /// races a submit against that sweep).
+    pub(super) fn hold_sessions(&self) -> impl Sized + '_ {
+        self.inner.sessions.lock()
+    }
+
+    /// The first step of [`Runtime::shutdown`] alone: from now on the runtime is stopping.
+    pub(super) fn mark_stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
     }
 }
 

@@ -4,16 +4,16 @@
 //! `agent.execute`, `models.list`, `POST /api/chat` in both seed shapes, the chat REST reads,
 //! and the refusals (missing message, unknown session, full queues).
 
-#[path = "support/slow_upstream.rs"]
-mod slow_upstream;
+#[path = "support/fake_upstream.rs"]
+mod fake_upstream;
 mod support;
 #[path = "support/ws.rs"]
 mod ws;
 
 use std::time::{Duration, Instant};
 
+use fake_upstream::FakeUpstream;
 use serde_json::{Value, json};
-use slow_upstream::{SlowUpstream, slow_server};
 use support::{TestServer, expect_response, post_with};
 use ws::{Ws, call, chat_events, frame, next_json, ok_payload, open};
 
@@ -118,8 +118,8 @@ fn chat_send_in_json_rpc_queues_like_human_and_notifies() {
 
 #[test]
 fn chat_abort_stops_a_slow_upstream_mid_turn_and_keeps_the_partial_reply() {
-    let upstream = SlowUpstream::start(Duration::from_millis(100));
-    let server = slow_server(&upstream, json!({}));
+    let upstream = FakeUpstream::endless(Duration::from_millis(100));
+    let server = upstream.server(json!({}));
     let mut ws = open(&server, "/ws");
     let mut pushes = Vec::new();
     let sent = ok_payload(&call(
@@ -261,9 +261,9 @@ fn post_api_chat_answers_both_seed_shapes_when_the_turn_ends() {
 
 #[test]
 fn full_queues_are_refused_with_503_and_retry_after() {
-    let upstream = SlowUpstream::start(Duration::from_millis(200));
+    let upstream = FakeUpstream::endless(Duration::from_millis(200));
     let agent = json!({ "max_concurrent_turns": 1, "max_queued_turns": 1, "max_queued_per_session": 1 });
-    let server = slow_server(&upstream, agent);
+    let server = upstream.server(json!({ "agent": agent }));
     let mut ws = open(&server, "/ws");
     let send = |ws: &mut Ws, id: &str, key: &str| {
         call(ws, &frame(id, "chat.send", json!({ "sessionKey": key, "message": "m" })), &mut Vec::new())

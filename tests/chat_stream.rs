@@ -5,15 +5,15 @@
 //! is parsed strictly; a connection is reused after a stream; a client that leaves mid-stream
 //! (against a slow fake upstream) aborts its turn; graceful shutdown ends an open stream.
 
-#[path = "support/slow_upstream.rs"]
-mod slow_upstream;
+#[path = "support/fake_upstream.rs"]
+mod fake_upstream;
 mod support;
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use fake_upstream::FakeUpstream;
 use serde_json::{Value, json};
-use slow_upstream::{SlowUpstream, slow_server};
 use support::{Conn, TestServer, get, get_with, post_with};
 use talon::protocol::sse::{ParsedEvent, parse_stream};
 use talon::store::TurnState;
@@ -212,8 +212,8 @@ fn last_turn(srv: &TestServer, session: &str) -> talon::store::TurnRow {
 
 #[test]
 fn a_client_that_leaves_mid_stream_aborts_the_turn() {
-    let upstream = SlowUpstream::start(Duration::from_millis(100));
-    let srv = slow_server(&upstream, json!({}));
+    let upstream = FakeUpstream::endless(Duration::from_millis(100));
+    let srv = upstream.server(json!({}));
     let mut c = srv.connect();
     c.send(&get("/api/chat/stream?message=go&sessionKey=gone"));
     let head = c.read_chunked_head();
@@ -238,10 +238,8 @@ fn a_reader_that_stops_reading_is_cut_off_at_the_backlog_bound() {
     // the bytes) to a client that reads nothing through a fixed 4 KiB receive buffer (set
     // explicitly, so the kernel does not grow it): the output backs up past the bound long
     // before the turn could end on its own.
-    let upstream = SlowUpstream::start_with(Duration::from_millis(1), &"w".repeat(64 * 1024));
-    let srv = TestServer::from_doc(json!({
-        "agent": { "default_model": "slow/slow-model" },
-        "providers": { "slow": { "kind": "openai-compatible", "base_url": upstream.base, "models": ["slow-model"], "max_retries": 0 } },
+    let upstream = FakeUpstream::endless_with(Duration::from_millis(1), &"w".repeat(64 * 1024));
+    let srv = upstream.server(json!({
         "gateway": { "sse": { "max_backlog_bytes": 64 * 1024 } },
     }));
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
@@ -256,10 +254,8 @@ fn a_reader_that_stops_reading_is_cut_off_at_the_backlog_bound() {
 
 #[test]
 fn keepalive_comments_fill_long_silences() {
-    let upstream = SlowUpstream::start(Duration::from_millis(400));
-    let srv = TestServer::from_doc(json!({
-        "agent": { "default_model": "slow/slow-model" },
-        "providers": { "slow": { "kind": "openai-compatible", "base_url": upstream.base, "models": ["slow-model"], "max_retries": 0 } },
+    let upstream = FakeUpstream::endless(Duration::from_millis(400));
+    let srv = upstream.server(json!({
         "gateway": { "sse": { "keepalive_ms": 50 } },
     }));
     let mut c = srv.connect();
@@ -279,10 +275,8 @@ fn keepalive_comments_fill_long_silences() {
 
 #[test]
 fn shutdown_ends_an_open_stream_with_its_error_event() {
-    let upstream = SlowUpstream::start(Duration::from_millis(100));
-    let srv = TestServer::from_doc(json!({
-        "agent": { "default_model": "slow/slow-model" },
-        "providers": { "slow": { "kind": "openai-compatible", "base_url": upstream.base, "models": ["slow-model"], "max_retries": 0 } },
+    let upstream = FakeUpstream::endless(Duration::from_millis(100));
+    let srv = upstream.server(json!({
         // Far longer than the read deadline: the stream must end because its turn did.
         "gateway": { "shutdown_grace_ms": 60_000 },
     }));
@@ -428,8 +422,8 @@ fn chat_live_streams_chunks_then_done_and_survives_bad_json() {
 
 #[test]
 fn closing_a_live_chat_socket_aborts_its_turn_and_a_second_message_meanwhile_is_refused() {
-    let upstream = SlowUpstream::start(Duration::from_millis(100));
-    let srv = slow_server(&upstream, json!({}));
+    let upstream = FakeUpstream::endless(Duration::from_millis(100));
+    let srv = upstream.server(json!({}));
     let mut ws = live(&srv);
     ws.send(Message::text(json!({"session": "live2", "message": "go"}).to_string())).expect("send");
     assert_eq!(next(&mut ws)["type"], "chat_chunk");

@@ -173,13 +173,7 @@ impl Runtime {
         if let Some(idem) = request.idempotency_key.clone()
             && let Some(run_id) = self.remembered(&key, &idem)?
         {
-            return Ok(Submitted {
-                run_id,
-                session_key: key,
-                queued: false,
-                duplicate: true,
-                abort: AbortHandle::new(),
-            });
+            return Ok(duplicate_of(run_id, key));
         }
         let run_id = new_id("run_");
         let pending = Box::new(Pending { run_id: run_id.clone(), request, sink, abort: AbortHandle::new() });
@@ -187,17 +181,16 @@ impl Runtime {
         let abort = pending.abort.clone();
         let queued = {
             let mut sessions = self.inner.sessions.lock();
+            // Again under the lock, which shutdown takes to abort every turn: a turn let in
+            // after its sweep would run unaborted and hold the shutdown for its whole length.
+            if self.inner.stopping() {
+                return Err(GatewayError::ShuttingDown);
+            }
             // Again under the lock: a concurrent submit of the same key may have got here first.
             if let Some(idem) = &idem
                 && let Some(run_id) = self.inner.remembered_in_memory(&key, idem)
             {
-                return Ok(Submitted {
-                    run_id,
-                    session_key: key,
-                    queued: false,
-                    duplicate: true,
-                    abort: AbortHandle::new(),
-                });
+                return Ok(duplicate_of(run_id, key));
             }
             let slot = sessions.entry(key.clone()).or_default();
             let queued = if slot.running.is_none() {
@@ -333,6 +326,20 @@ impl Runtime {
     }
 }
 
+#[cfg(test)]
+impl Runtime {
+    /// Hold the lock that [`Runtime::shutdown`] sweeps the sessions under (for a test that
+    /// races a submit against that sweep).
+    pub(super) fn hold_sessions(&self) -> impl Sized + '_ {
+        self.inner.sessions.lock()
+    }
+
+    /// The first step of [`Runtime::shutdown`] alone: from now on the runtime is stopping.
+    pub(super) fn mark_stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shutdown();
@@ -370,6 +377,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// The answer to a repeated idempotency key: the first run, nothing started.
+fn duplicate_of(run_id: String, session_key: String) -> Submitted {
+    Submitted { run_id, session_key, queued: false, duplicate: true, abort: AbortHandle::new() }
 }
 
 /// An agent thread: run each turn taken from the queue, then the waiting turns of its session.

@@ -178,6 +178,30 @@ fn a_full_session_fifo_is_refused_clearly() {
 }
 
 #[test]
+fn a_submit_that_races_the_shutdown_sweep_is_refused_not_left_running_unaborted() {
+    let f = fixture("race-shutdown", Duration::from_millis(50), |_| {});
+    let runtime = &f.runtime;
+    let refused = std::thread::scope(|scope| {
+        // The shutdown sweep's lock is held: a submit that has passed its first stopping check
+        // queues on it, as it would while the sweep aborts every turn it can see.
+        let sweep = runtime.hold_sessions();
+        let submit = scope.spawn(|| runtime.submit(request("late", "one two three"), super::no_sink()));
+        // Time for the submit to get past its first check (on a slow machine it may not have:
+        // then that check refuses it, and the test passes without telling anything).
+        std::thread::sleep(Duration::from_millis(100));
+        runtime.mark_stopping();
+        drop(sweep);
+        submit.join().map(|r| r.err())
+    });
+    assert_eq!(
+        refused.ok().flatten(),
+        Some(GatewayError::ShuttingDown),
+        "a turn let in after the sweep runs unaborted"
+    );
+    assert_eq!(f.runtime.in_flight(), 0);
+}
+
+#[test]
 fn a_full_agent_queue_answers_overloaded() {
     let f = fixture("queue", Duration::from_millis(500), |c| {
         c.max_concurrent_turns = 1;

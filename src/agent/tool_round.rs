@@ -124,20 +124,29 @@ mod tests {
         ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }
     }
 
+    fn context<'a>(
+        registry: &'a ToolRegistry,
+        approvals: &'a Approvals,
+        abort: &'a AbortHandle,
+        approval_timeout_ms: u64,
+    ) -> RoundContext<'a> {
+        RoundContext {
+            registry,
+            approvals,
+            run_id: "r",
+            session_key: "s",
+            abort,
+            approval_timeout: Duration::from_millis(approval_timeout_ms),
+            approval_timeout_ms,
+        }
+    }
+
     #[test]
     fn every_call_gets_one_result_in_order() {
         let registry = ToolRegistry::from_config(&ToolsConfig::default());
         let approvals = Approvals::new(Arc::new(EventBus::new(16)));
         let abort = AbortHandle::new();
-        let cx = RoundContext {
-            registry: &registry,
-            approvals: &approvals,
-            run_id: "r",
-            session_key: "s",
-            abort: &abort,
-            approval_timeout: Duration::from_secs(1),
-            approval_timeout_ms: 1000,
-        };
+        let cx = context(&registry, &approvals, &abort, 1000);
         let calls = [
             call("a", "current_time", r#"{"format":"unix"}"#),
             call("b", "shell", "{}"),
@@ -166,15 +175,7 @@ mod tests {
         let registry = ToolRegistry::from_config(&gated);
         let approvals = Approvals::new(Arc::new(EventBus::new(16)));
         let abort = AbortHandle::new();
-        let cx = RoundContext {
-            registry: &registry,
-            approvals: &approvals,
-            run_id: "r",
-            session_key: "s",
-            abort: &abort,
-            approval_timeout: Duration::from_millis(20),
-            approval_timeout_ms: 20,
-        };
+        let cx = context(&registry, &approvals, &abort, 20);
         let end = run(&cx, &[call("a", "current_time", "{}")]);
         assert_eq!(end.results[0].content, "not run: it was not approved in time (agent.approval_timeout_ms = 20 ms)");
         assert_eq!(approvals.pending(), 0);

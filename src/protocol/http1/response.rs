@@ -74,14 +74,14 @@ pub struct EncodeOptions<'a> {
     pub date: &'a [u8],
 }
 
-/// Append the encoded response to `out`.
-pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
+/// The status line, `Date` and the response's own headers: what every encoded head starts with.
+fn encode_status_and_headers(response: &Response, date: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(response.status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(response.status).as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(opts.date);
+    out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
     for (name, value) in &response.headers {
         out.extend_from_slice(name.as_bytes());
@@ -89,6 +89,16 @@ pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The `Connection` header that ends a final response's head.
+fn connection_line(keep_alive: bool) -> &'static [u8] {
+    if keep_alive { b"Connection: keep-alive\r\n\r\n" } else { b"Connection: close\r\n\r\n" }
+}
+
+/// Append the encoded response to `out`.
+pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
+    encode_status_and_headers(response, opts.date, out);
     let bodiless = response.status < 200 || response.status == 204 || response.status == 304;
     if !bodiless {
         out.extend_from_slice(b"Content-Length: ");
@@ -96,11 +106,7 @@ pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
     }
     if response.status >= 200 {
-        out.extend_from_slice(if opts.keep_alive {
-            b"Connection: keep-alive\r\n\r\n".as_slice()
-        } else {
-            b"Connection: close\r\n\r\n".as_slice()
-        });
+        out.extend_from_slice(connection_line(opts.keep_alive));
     } else {
         out.extend_from_slice(b"\r\n");
     }
@@ -113,25 +119,9 @@ pub fn encode(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
 /// chunked`, no `Content-Length`): a stream whose length is not known when it starts.
 /// `response.body` is not written; the caller appends [`encode_chunk`]s, then [`LAST_CHUNK`].
 pub fn encode_chunked_head(response: &Response, opts: EncodeOptions<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_u64(out, u64::from(response.status));
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(response.status).as_bytes());
-    out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(opts.date);
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in &response.headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    encode_status_and_headers(response, opts.date, out);
     out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-    out.extend_from_slice(if opts.keep_alive {
-        b"Connection: keep-alive\r\n\r\n".as_slice()
-    } else {
-        b"Connection: close\r\n\r\n".as_slice()
-    });
+    out.extend_from_slice(connection_line(opts.keep_alive));
 }
 
 /// Append `data` as one chunk (`<hex length>\r\n<data>\r\n`). Empty data writes nothing: a

@@ -172,7 +172,7 @@ fn vector(raw: &RawValue, index: usize) -> Result<Vec<f32>, BadAnswer> {
         if bytes.len() % 4 != 0 {
             return Err(bad(format!("input {index}: base64 embedding of {} bytes is not whole f32s", bytes.len())));
         }
-        bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        bytes.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c)).collect()
     } else {
         match serde_json::from_str::<Vec<f64>>(text) {
             Ok(numbers) => to_f32(&numbers, index)?,

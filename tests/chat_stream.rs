@@ -440,3 +440,22 @@ fn closing_a_live_chat_socket_aborts_its_turn_and_a_second_message_meanwhile_is_
     let turn = last_turn(&srv, "live2");
     assert_eq!(turn.state, TurnState::Aborted, "{turn:?}");
 }
+
+#[test]
+fn a_request_body_larger_than_the_upstream_buffers_reaches_the_upstream_whole() {
+    // The upstream client's buffers are 16 KiB (memory per streamed turn); a 200 KB history
+    // must still go out whole. The fake upstream answers only a request whose body arrived
+    // complete (`Content-Length` bytes), so the reply proves it.
+    let upstream = FakeUpstream::start(&["all ", "of ", "it"], Duration::from_millis(1));
+    let srv = upstream.server(json!({}));
+    let long = "lorem ipsum ".repeat(200_000 / 12);
+    let body = json!({"messages": [
+        {"role": "user", "content": long},
+        {"role": "assistant", "content": "noted"},
+        {"role": "user", "content": "now answer"},
+    ]});
+    let r = srv.request(&post_json("/v1/chat/completions", &body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "all of it");
+    assert_eq!(upstream.requests(), 1);
+}

@@ -39,6 +39,16 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `providers.<name>.response_timeout_ms`: how long to wait for the response head.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The agent's input and output buffers (ureq's default is 128 KiB each), per upstream
+/// connection: with 64 turns streaming at once the default cost about 16 MiB of resident
+/// memory. 16 KiB holds any LLM API's response head and streams a body in pieces; a request
+/// body larger than this is written in several passes.
+const UPSTREAM_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Largest upstream response head accepted (ureq's default is 64 KiB; it must fit the input
+/// buffer). LLM APIs send a few KiB; a longer head fails the attempt as a connection error.
+const MAX_UPSTREAM_HEAD_BYTES: usize = UPSTREAM_BUFFER_BYTES;
+
 /// Sent as `User-Agent`.
 const USER_AGENT: &str = concat!("talon/", env!("CARGO_PKG_VERSION"));
 
@@ -163,6 +173,9 @@ fn attempt(endpoint: &Endpoint, body: &[u8], ctl: &TurnControl) -> Result<Opened
         .timeout_global(Some(ctl.remaining()))
         .timeout_connect(Some(endpoint.connect_timeout))
         .timeout_recv_response(Some(endpoint.response_timeout))
+        .input_buffer_size(UPSTREAM_BUFFER_BYTES)
+        .output_buffer_size(UPSTREAM_BUFFER_BYTES)
+        .max_response_header_size(MAX_UPSTREAM_HEAD_BYTES)
         .build();
     let agent: ureq::Agent = config.into();
     ctl.abort.attach(&agent)?;

@@ -65,8 +65,8 @@ impl Connection {
     pub(super) fn agent_chat(&mut self, cx: &mut Cx<'_>, mut inflight: Box<InFlight>) {
         let body = std::mem::take(&mut inflight.body);
         let route = inflight.admitted.spec.id;
-        // The seeds' routes answer in the seeds' shapes, `/v1/*` in OpenAI's.
-        let openai = matches!(route, RouteId::V1ChatCompletions | RouteId::V1Responses);
+        // The seeds' routes answer in the seeds' shapes, `/v1/*` in OpenAI's (the one rule).
+        let openai = openai::speaks_openai(inflight.head.path());
         let error = move |e: &GatewayError| if openai { openai::gateway_error(e) } else { e.to_response() };
         let planned = plan(route, &body, inflight.head.query().unwrap_or_default());
         let (request, mut answer) = match planned {

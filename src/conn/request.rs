@@ -95,8 +95,8 @@ impl Connection {
                             }
                         }
                         Err(e) => {
-                            let openai = crate::http::openai::speaks_openai(inflight.head.path());
-                            self.fail_as(cx, e.into(), openai);
+                            let path = inflight.head.path().to_owned();
+                            self.fail_as(cx, e.into(), &path);
                             return buf.len();
                         }
                     }
@@ -282,11 +282,12 @@ impl Connection {
 
     /// A framing error or timeout: answer once and close.
     pub(super) fn fail(&mut self, cx: &mut Cx<'_>, error: GatewayError) {
-        self.fail_as(cx, error, false);
+        self.fail_as(cx, error, "");
     }
 
-    /// [`Self::fail`], with the error body in OpenAI's shape when `openai` (a `/v1/` request).
-    fn fail_as(&mut self, cx: &mut Cx<'_>, error: GatewayError, openai: bool) {
+    /// [`Self::fail`] for a request to `path`, whose errors may have their own shape
+    /// ([`crate::http::openai::error_response_for`]).
+    fn fail_as(&mut self, cx: &mut Cx<'_>, error: GatewayError, path: &str) {
         cx.app.metrics.reject(reject_reason(&error));
         *cx.request_seq += 1;
         let meta = Meta {
@@ -301,8 +302,7 @@ impl Connection {
             cors_origin: None,
         };
         self.rbuf = Vec::new();
-        let response = if openai { crate::http::openai::gateway_error(&error) } else { error.to_response() };
-        self.respond(cx, &meta, &response);
+        self.respond(cx, &meta, &crate::http::openai::error_response_for(path, &error));
     }
 
     fn fail_request(

@@ -207,7 +207,13 @@ pub(super) fn run(inner: &Arc<Inner>, mut p: Pending) {
             return fail(inner, &mut p, &mut events, e.code(), e.to_string(), &progress);
         }
     };
-    let mut request = TurnRequest { tools: inner.tools.specs(), ..TurnRequest::default() };
+    let sampling = p.request.sampling;
+    let mut request = TurnRequest {
+        tools: inner.tools.specs(),
+        max_tokens: sampling.max_tokens,
+        temperature: sampling.temperature,
+        ..TurnRequest::default()
+    };
     if let Some(prompt) = inner.config.system_prompt.as_deref().filter(|s| !s.is_empty()) {
         request.messages.push(Message::system(prompt));
     }
@@ -216,8 +222,6 @@ pub(super) fn run(inner: &Arc<Inner>, mut p: Pending) {
         None => request.messages.extend(history(inner, &key)),
     }
     request.messages.push(Message::user(p.request.message.clone()));
-    request.max_tokens = p.request.sampling.max_tokens;
-    request.temperature = p.request.sampling.temperature;
     record_start(inner, &p, &model, started_ms);
     (p.sink)(TurnEvent::Started { run_id: &run_id, session_key: &key, model: &model });
 

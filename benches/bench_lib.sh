@@ -1,4 +1,4 @@
-# Shared helpers of the load scripts (load.sh, realtime.sh); sourced, not run.
+# Shared helpers of the load scripts (load.sh, realtime.sh, ingest.sh, chat_stream.sh); sourced, not run.
 # Expects OUT_DIR (for log.txt), WORK (scratch dir), NOISY_LOAD and SETTLE_MAX to be set.
 
 # Append a line to $OUT_DIR/log.txt and stderr.
@@ -42,4 +42,17 @@ settle() {
     waited=$((waited + 1))
   done
   ((waited == 0)) || log "  (waited ${waited}s for loadavg; now $(cut -d' ' -f1 /proc/loadavg))"
+}
+
+# The machine lines every run's machine.txt starts with (date, cores, CPU model, kernel).
+machine_lines() {
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "kernel: $(uname -r)"
+}
+
+# The build measured: the commit, "+dirty" when src/ has uncommitted changes. Needs $ROOT.
+talon_rev_line() {
+  echo "talon: git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
 }

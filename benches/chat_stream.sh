@@ -66,11 +66,8 @@ log "building talon and the loadgen example (release)"
 TALON="$TARGET/release/talon"
 LOADGEN="$TARGET/release/examples/loadgen"
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
-  echo "talon: git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+  machine_lines
+  talon_rev_line
   echo "params: REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS TOKENS=$TOKENS PLAN='$PLAN' SESSIONS=$SESSIONS server cpu $SERVER_CPU, client cpu $CLIENT_CPU"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT_DIR/machine.txt" >&2

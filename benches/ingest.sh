@@ -93,10 +93,7 @@ TALON="${CARGO_TARGET_DIR:-$ROOT/target}/release/talon"
 
 # --- machine -------------------------------------------------------------------------------------
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
+  machine_lines
   echo "data dir filesystem: $(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$WORK" 2>/dev/null || df -T "$WORK" | tail -1)"
   dev=$(findmnt -no SOURCE -T "$WORK" 2>/dev/null | sed 's|^/dev/||; s|\[.*||' || true)
   if [[ -n $dev && -e /sys/class/block/$dev ]]; then
@@ -104,7 +101,7 @@ TALON="${CARGO_TARGET_DIR:-$ROOT/target}/release/talon"
     [[ -e /sys/class/block/$dev/partition ]] && base=$(basename "$(readlink -f "/sys/class/block/$dev/..")")
     echo "disk: /dev/$dev, rotational $(cat "/sys/block/$base/queue/rotational" 2>/dev/null || echo ?), scheduler $(cat "/sys/block/$base/queue/scheduler" 2>/dev/null || echo ?), write cache $(cat "/sys/block/$base/queue/write_cache" 2>/dev/null || echo ?)"
   fi
-  echo "talon: git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+  talon_rev_line
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
   echo "params: REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS='$CONNS' SCENARIOS='$SCENARIOS' BODY_BYTES=$BODY_BYTES POOL=$POOL WARM_POOL=$WARM_POOL PROBE_SECONDS=${PROBE_SECONDS}s PIN=$PIN server cpu $SERVER_CPU, wrk cpu $CLIENT_CPU, NOISY_LOAD=$NOISY_LOAD SETTLE_MAX=${SETTLE_MAX}s"

@@ -71,10 +71,7 @@ BIN_STRIPPED=$(stat -c %s "$WORK/talon.stripped")
 
 # --- machine ------------------------------------------------------------------------------------
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
+  machine_lines
   echo "talon: $("$TALON" --version 2>&1 | head -1) git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
   echo "talon binary: $BIN_SIZE bytes as built, $BIN_STRIPPED bytes after strip"
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), binary $(stat -c %s "$(readlink -f "$NGINX")") bytes"

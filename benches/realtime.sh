@@ -92,11 +92,8 @@ TALON="$TARGET/release/talon"
 LOADGEN="$TARGET/release/examples/loadgen"
 
 {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
-  echo "talon: git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo ?)$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+  machine_lines
+  talon_rev_line
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'); nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo ?)"
   echo "params: REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s SCENARIOS='$SCENARIOS' S3_CONNS=$S3_CONNS S3_DEPTHS='$S3_DEPTHS' S4_PLAN='$S4_PLAN' S6_CONNS=$S6_CONNS S6_HOLD=${S6_HOLD}s SRC_ADDRS=$SRC_ADDRS server cpu $SERVER_CPU, client cpu $CLIENT_CPU, ulimit -n $NOFILE, NOISY_LOAD=$NOISY_LOAD SETTLE_MAX=${SETTLE_MAX}s"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
